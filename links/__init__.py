@@ -1,0 +1,1 @@
+"""Link implementations. Each registers through the ``semsim.links`` entry-point group in ``pyproject.toml``."""

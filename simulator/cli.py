@@ -1,0 +1,121 @@
+"""The ``semsim`` command: ``run``, ``report``, ``list``, ``validate``.
+
+Bad input (scenario, paths, arguments) prints one line ``semsim: error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simulator import __version__
+from simulator.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block) and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401  (argparse API)
+        raise UserError(f"{message} (see 'semsim {self.prog.split()[-1]} --help')"
+                        if " " in self.prog else f"{message} (see 'semsim --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="semsim", description="End-to-end wireless link simulator with a learned semantic PHY.")
+    parser.add_argument("--version", action="version", version=f"semsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario sweep (resumes an interrupted one)")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--output", "-o", help="output directory (default: the scenario's output)")
+    run.add_argument("--executor", help="override the scenario's executor type")
+    bar = run.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show a progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="plain log lines instead of a progress bar")
+
+    report = sub.add_parser("report", help="rebuild tables and plots of a results directory from results.csv")
+    report.add_argument("directory")
+
+    sub.add_parser("list", help="list registered links, channels, data sources, metrics and executors")
+
+    validate = sub.add_parser("validate", help="check a scenario file without running it")
+    validate.add_argument("scenario")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except UserError as err:
+        print(f"semsim: error: {err}", file=sys.stderr)
+        return UserError.exit_status
+    except KeyboardInterrupt:
+        print("semsim: interrupted; finished points are saved, run the same command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        print(_listing())
+        return 0
+    if args.command == "report":
+        directory = Path(args.directory)
+        if not directory.is_dir():
+            raise UserError(f"not a directory: {directory}")
+        from simulator.report import report_directory
+
+        for path in report_directory(directory):
+            print(path)
+        return 0
+
+    from simulator.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.command == "validate":
+        points = len(scenario.links) * len(scenario.channels) * len(scenario.snr_points())
+        print(f"{args.scenario}: valid; {len(scenario.links)} links x {len(scenario.channels)} channels x "
+              f"{len(scenario.snr_points())} SNR points = {points} points -> {scenario.output_dir()}")
+        return 0
+
+    from simulator.executors import EXECUTORS
+    from simulator.sweep import run_scenario
+
+    if args.executor is not None and args.executor not in EXECUTORS:
+        raise UserError(f"--executor: unknown executor {args.executor!r}; valid: {', '.join(sorted(EXECUTORS))}")
+    outcome = run_scenario(scenario, args.output, args.executor, args.progress, scenario_file=args.scenario)
+    print(f"semsim: {outcome.computed} points computed, {outcome.reused} reused, {outcome.seconds:.1f} s")
+    for name in ("results.csv", "table.md"):
+        print(f"  {outcome.output_dir / name}")
+    for png in sorted(outcome.output_dir.glob("*.png")):
+        print(f"  {png}")
+    return 0
+
+
+def _listing() -> str:
+    import simulator.channels  # noqa: F401
+    from simulator.channels.base import CHANNELS
+    from simulator.datasource import DATA_SOURCES
+    from simulator.executors import EXECUTORS
+    from simulator.link import LINKS
+    from simulator.metrics import METRICS
+    from simulator.registry import describe
+
+    lines = []
+    for title, registry in (("links", LINKS), ("channels", CHANNELS), ("data sources", DATA_SOURCES)):
+        lines.append(f"{title}:")
+        for name, cls in registry.load_all().items():
+            lines.append(f"  {name:<18} {describe(cls)}")
+    lines.append("metrics:")
+    lines.extend(f"  {m.name:<18} {m.label}" for m in METRICS.values())
+    lines.append("executors:")
+    lines.extend(f"  {name:<18} {cls.description}" for name, cls in EXECUTORS.items())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

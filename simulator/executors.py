@@ -1,0 +1,67 @@
+"""Sweep executors: who evaluates the pending points of a sweep.
+
+An executor receives one :class:`LinkJob` per link (the link's pending points) and reports each finished point
+through ``on_point_done``. Because every random draw is seeded from the point's identity
+(:mod:`simulator.seeding`), any executor gives the same numbers. ``local`` runs everything in this process.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from simulator.montecarlo import Point, PointResult
+    from simulator.scenario import LinkSpec, Scenario
+
+
+@dataclass
+class LinkJob:
+    """The pending points of one link."""
+
+    link: LinkSpec
+    points: list[Point]
+
+
+class Executor(ABC):
+    """Runs link jobs and reports finished points."""
+
+    description = ""
+
+    @abstractmethod
+    def run(
+        self,
+        scenario: Scenario,
+        jobs: list[LinkJob],
+        on_point_done: Callable[[PointResult], None],
+        on_progress: Callable[[int], None],
+    ) -> None:
+        """Evaluate every point of every job."""
+
+
+class LocalExecutor(Executor):
+    """Evaluates links one after the other in this process, all of a link's points in lockstep."""
+
+    description = "in this process"
+
+    def run(self, scenario, jobs, on_point_done, on_progress) -> None:
+        from simulator.assemble import build_channel, build_data, build_link
+        from simulator.montecarlo import run_points
+
+        data = build_data(scenario)
+        channel_specs = {spec.label: spec for spec in scenario.channels}
+        channels = {}
+        for job in jobs:
+            link = build_link(job.link, scenario, data)
+            for p in job.points:
+                if p.channel not in channels:
+                    channels[p.channel] = build_channel(channel_specs[p.channel], scenario.device)
+            run_points(
+                link, job.link.label, channels, job.points, scenario.link_metrics(job.link),
+                scenario.monte_carlo, scenario.seed, scenario.device, on_point_done, on_progress,
+            )
+
+
+EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor}

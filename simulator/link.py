@@ -1,0 +1,122 @@
+"""The link protocol: what a link type implements to be simulated by semsim.
+
+A link is ``source -> transmitter -> channel -> receiver -> metrics``. The Monte-Carlo runner drives it::
+
+    batch    = link.sample(batch_index, batch_size, generator)   # payload: bits, or images and labels
+    encoded  = link.encode(batch)                                 # SNR-independent transmitter work, once per batch
+    symbols  = link.modulate(encoded, snr_db)                     # [batch, n] complex64, unit energy per example
+    received = channel(symbols, snr_db)                           # simulator.channels.ChannelOutput
+    estimate = link.receive(received, snr_db)                     # receiver, on several SNR points at once
+    tallies  = link.score(batch, estimate)                        # {metric: Tally}, per-example counts
+
+Sweeps are cheap per point because the runner calls ``sample`` and ``encode`` once per Monte-Carlo batch and
+reuses the result for every channel and SNR point. A link whose transmitter does not look at the SNR
+(``snr_adaptive = False``, the default) also gets ``modulate`` called once per batch with ``snr_db=None``;
+an SNR-adaptive transmitter puts only its SNR-dependent part in ``modulate``. ``receive`` is called on packed
+batches holding several SNR points, so it must treat ``snr_db`` per example.
+
+Payloads, encodings and estimates are dicts of tensors whose first dimension is the batch.
+Links register through the ``semsim.links`` entry-point group (see ``pyproject.toml``) or are named in YAML by
+``module:Class``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from simulator.channels.base import ChannelOutput
+from simulator.config_model import Params
+from simulator.metrics import Tally
+from simulator.registry import Registry
+
+TensorDict = dict[str, torch.Tensor]
+
+
+@dataclass
+class LinkContext:
+    """What a link gets from the scenario besides its own parameters.
+
+    Attributes:
+        device: torch device string (``cpu``, ``cuda``, ``cuda:N``).
+        seed: the scenario seed (for links that train or draw fixed random structures).
+        data: the scenario's data source, or ``None`` when it names none.
+        cache_dir: where a link may keep trained artifacts.
+    """
+
+    device: str = "cpu"
+    seed: int = 0
+    data: Any = None
+    cache_dir: Path = field(default_factory=lambda: Path(".semsim-cache"))
+
+
+class Link(ABC):
+    """Base class of every link type. See the module docstring for the call sequence."""
+
+    type_name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: metrics this link reports; the first one drives the Monte-Carlo stopping rule.
+    metrics: ClassVar[tuple[str, ...]] = ()
+    #: whether ``modulate`` depends on the SNR (then it runs once per SNR point instead of once per batch).
+    snr_adaptive: ClassVar[bool] = False
+
+    class Params(Params):
+        pass
+
+    def __init__(self, params: Params | None = None, context: LinkContext | None = None):
+        self.params = params if params is not None else self.Params()
+        self.context = context if context is not None else LinkContext()
+        self.device = self.context.device
+
+    @property
+    @abstractmethod
+    def channel_uses(self) -> int:
+        """Complex channel symbols per example, ``n``."""
+
+    @property
+    def receive_batch_hint(self) -> int | None:
+        """Largest number of examples the receiver handles efficiently in one call, or ``None`` for no limit.
+
+        The runner packs several SNR points into one receiver call up to this size (and up to the scenario's
+        ``monte_carlo.max_receiver_batch``). Packing never changes results, only speed.
+        """
+        return None
+
+    @property
+    def info_bits(self) -> int | None:
+        """Information bits per example, for Eb/N0; ``None`` for links that do not carry counted bits."""
+        return None
+
+    @abstractmethod
+    def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
+        """Payload of Monte-Carlo batch ``batch_index``; draw randomness only from ``generator``."""
+
+    def encode(self, batch: TensorDict) -> TensorDict:
+        """SNR-independent transmitter work (run once per batch). Default: the payload itself."""
+        return batch
+
+    @abstractmethod
+    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        """Channel symbols ``[batch, n]`` complex64 with unit average energy per example.
+
+        ``snr_db`` is ``None`` unless the link is ``snr_adaptive``; then it is ``[batch]`` in dB.
+        """
+
+    @abstractmethod
+    def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
+        """Receiver: estimates from the channel output; ``snr_db`` ``[batch]`` may differ per example."""
+
+    @abstractmethod
+    def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
+        """Per-example counts for each metric in :attr:`metrics`."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the link table (channel uses, rates, parameter counts); override to add more."""
+        return {"channel_uses": self.channel_uses, "info_bits": self.info_bits}
+
+
+LINKS = Registry("link", entry_point_group="semsim.links", base=Link)

@@ -1,0 +1,241 @@
+"""Monte-Carlo evaluation of one link over many (channel, SNR) points at once.
+
+For every Monte-Carlo batch the runner draws the payload and runs the SNR-independent transmitter once, reuses
+it for every channel and SNR point still running, packs the channel outputs of one channel's points into one
+receiver call with a per-example ``snr_db``, and adds the per-example metric counts to each point's tally.
+A point stops when it has ``target_errors`` errors of the link's first metric (and ``min_samples`` examples) or
+``max_samples`` examples, as Sionna's ``sim_ber`` does.
+
+Randomness: batch ``b``'s payload comes from ``derive_seed(seed, "source", b)`` and the channel of point
+``(channel, snr)`` in batch ``b`` from ``derive_seed(seed, "channel", channel, snr, b)``. Receivers are
+deterministic, so a point's result does not depend on which other points ran beside it, on the packing, or on
+the executor; links compared in one scenario see the same payloads and (for equal lengths) the same noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+
+from simulator.channels.base import Channel, ChannelOutput
+from simulator.errors import UserError
+from simulator.link import Link, TensorDict
+from simulator.metrics import METRICS
+from simulator.seeding import derive_seed, seeded
+
+if TYPE_CHECKING:
+    from simulator.scenario import MonteCarlo
+
+#: relative tolerance on the batch-average symbol energy a transmitter must meet (unit energy per example).
+POWER_TOLERANCE = 0.1
+
+
+class LinkError(UserError):
+    """A link broke the link protocol (wrong shape, dtype or power, or it raised)."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One sweep point of a link: a channel (by label) and an SNR in dB, with the id of its result rows."""
+
+    channel: str
+    snr_db: float
+    point_id: str = ""
+
+
+@dataclass
+class PointResult:
+    """Accumulated counts of one point. ``tallies`` maps metric -> ``[count, trials]``."""
+
+    link: str
+    point: Point
+    tallies: dict[str, list[int]] = field(default_factory=dict)
+    examples: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    channel_uses: int = 0
+    info_bits: int | None = None
+    pilot_overhead: float = 0.0
+
+    def errors(self, metric: str) -> int:
+        count, trials = self.tallies.get(metric, (0, 0))
+        return METRICS[metric].errors(count, trials)
+
+
+@torch.no_grad()
+def run_points(
+    link: Link,
+    link_label: str,
+    channels: dict[str, Channel],
+    points: list[Point],
+    metrics: tuple[str, ...],
+    budget: MonteCarlo,
+    seed: int,
+    device: str = "cpu",
+    on_point_done: Callable[[PointResult], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[PointResult]:
+    """Evaluate ``link`` at every point; returns the results in the order of ``points``.
+
+    ``on_point_done`` is called as soon as a point meets its stopping rule (so results can be saved before the
+    others finish); ``on_progress`` receives the number of examples each batch added, over all points, plus the
+    unused budget of points that stopped early.
+    """
+    n = link.channel_uses
+    results = {
+        p: PointResult(
+            link_label, p, {m: [0, 0] for m in metrics}, channel_uses=n, info_bits=link.info_bits,
+            pilot_overhead=channels[p.channel].pilot_overhead(n),
+        )
+        for p in points
+    }
+    active = list(points)
+    stop_metric = metrics[0] if metrics else None
+    batch_size = budget.batch_size
+    hint = link.receive_batch_hint
+    receive_limit = min(budget.max_receiver_batch, hint) if hint else budget.max_receiver_batch
+    batch_index = 0
+    while active:
+        t0 = time.perf_counter()
+        with seeded(derive_seed(seed, "source", batch_index), device) as generator:
+            batch = _call(link_label, "sample", link.sample, batch_index, batch_size, generator)
+        encoded = _call(link_label, "encode", link.encode, batch)
+        shared_symbols = None
+        if not link.snr_adaptive:
+            shared_symbols = _call(link_label, "modulate", link.modulate, encoded, None)
+            check_symbols(link_label, shared_symbols, batch_size, n)
+        shared_seconds = (time.perf_counter() - t0) / len(active)
+
+        by_channel: dict[str, list[Point]] = {}
+        for p in active:
+            by_channel.setdefault(p.channel, []).append(p)
+        for channel_label, channel_points in by_channel.items():
+            _run_channel(link, link_label, channels[channel_label], channel_points, batch, encoded,
+                         shared_symbols, batch_index, seed, device, receive_limit, results)
+        for p in active:
+            r = results[p]
+            r.examples += batch_size
+            r.batches += 1
+            r.seconds += shared_seconds
+
+        still_active = []
+        for p in active:
+            r = results[p]
+            done_by_errors = (
+                stop_metric is not None
+                and budget.target_errors > 0
+                and r.errors(stop_metric) >= budget.target_errors
+                and r.examples >= budget.min_samples
+            )
+            if done_by_errors or r.examples >= budget.max_samples:
+                if on_point_done is not None:
+                    on_point_done(r)
+                if on_progress is not None:
+                    on_progress(max(budget.max_samples - r.examples, 0))
+            else:
+                still_active.append(p)
+        if on_progress is not None:
+            on_progress(batch_size * len(active))
+        active = still_active
+        batch_index += 1
+    return [results[p] for p in points]
+
+
+def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbols, batch_index, seed, device,
+                 receive_limit, results) -> None:
+    """Channel for each point (all on ``channel``), packed receiver calls of at most ``receive_limit`` examples,
+    then scoring per point."""
+    t0 = time.perf_counter()
+    batch_size = next(iter(batch.values())).shape[0]
+    outputs, snrs = [], []
+    for p in points:
+        snr = torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device)
+        symbols = shared_symbols
+        if symbols is None:
+            symbols = _call(link_label, "modulate", link.modulate, encoded, snr)
+            check_symbols(link_label, symbols, batch_size, link.channel_uses)
+        with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
+            outputs.append(channel(symbols, snr))
+        snrs.append(snr)
+    packed, snr_packed = pack_outputs(outputs), torch.cat(snrs)
+    total = snr_packed.shape[0]
+    pieces = [
+        _call(link_label, "receive", link.receive, slice_output(packed, start, start + receive_limit),
+              snr_packed[start : start + receive_limit])
+        for start in range(0, total, receive_limit)
+    ]
+    estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
+    seconds = (time.perf_counter() - t0) / len(points)
+    for i, p in enumerate(points):
+        part = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in estimate.items()}
+        tallies = _call(link_label, "score", link.score, batch, part)
+        r = results[p]
+        for metric, acc in r.tallies.items():
+            if metric not in tallies:
+                raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
+            count, trials = tallies[metric].totals()
+            acc[0] += count
+            acc[1] += trials
+        r.seconds += seconds
+
+
+def slice_output(output: ChannelOutput, start: int, stop: int) -> ChannelOutput:
+    """Examples ``start:stop`` of a channel output (every field is batch-first)."""
+    if start == 0 and stop >= output.symbols.shape[0]:
+        return output
+    return ChannelOutput(
+        symbols=output.symbols[start:stop],
+        no_eff=output.no_eff[start:stop],
+        raw=None if output.raw is None else output.raw[start:stop],
+        state={k: v[start:stop] for k, v in output.state.items()},
+    )
+
+
+def pack_outputs(outputs: list[ChannelOutput]) -> ChannelOutput:
+    """Concatenate channel outputs of one channel type along the batch dimension."""
+    if len(outputs) == 1:
+        return outputs[0]
+    first = outputs[0]
+    return ChannelOutput(
+        symbols=torch.cat([o.symbols for o in outputs]),
+        no_eff=torch.cat([o.no_eff for o in outputs]),
+        raw=None if first.raw is None else torch.cat([o.raw for o in outputs]),
+        state={k: torch.cat([o.state[k] for o in outputs]) for k in first.state},
+    )
+
+
+def check_symbols(link_label: str, symbols: object, batch_size: int, n: int) -> None:
+    """Enforce the transmitter contract: complex ``[batch, n]``, finite, unit average energy per example."""
+    if not isinstance(symbols, torch.Tensor):
+        raise LinkError(f"link {link_label!r}: modulate() must return a torch.Tensor, got {type(symbols).__name__}")
+    if not symbols.is_complex():
+        raise LinkError(f"link {link_label!r}: modulate() returned {symbols.dtype}; expected complex64 symbols")
+    if tuple(symbols.shape) != (batch_size, n):
+        raise LinkError(
+            f"link {link_label!r}: modulate() returned shape {tuple(symbols.shape)}; expected [batch, channel_uses]"
+            f" = [{batch_size}, {n}]"
+        )
+    energy = symbols.detach().abs().pow(2).mean(dim=1)
+    if not torch.isfinite(energy).all():
+        raise LinkError(f"link {link_label!r}: modulate() returned non-finite symbols")
+    mean = float(energy.mean())
+    if not math.isclose(mean, 1.0, rel_tol=POWER_TOLERANCE):
+        raise LinkError(
+            f"link {link_label!r}: symbols have average energy {mean:.3g} per example; expected 1 "
+            f"(normalise each example to unit average energy, tolerance {POWER_TOLERANCE:.0%})"
+        )
+
+
+def _call(link_label: str, what: str, fn, *args) -> TensorDict:
+    """Call a link method; turn an exception raised inside a user's link into a one-line :class:`LinkError`."""
+    try:
+        return fn(*args)
+    except UserError:
+        raise
+    except Exception as err:  # the link is user code: report it by name instead of a traceback
+        raise LinkError(f"link {link_label!r}: {what}() raised {type(err).__name__}: {err}") from err

@@ -1,0 +1,101 @@
+"""Name -> class registries for links, channels and data sources.
+
+A YAML ``type`` resolves, in this order, to
+
+1. a name registered with :meth:`Registry.register` (built-in channels register on import),
+2. an installed entry point in the registry's group (``semsim.links``, ``semsim.channels``, ...), which is how
+   semsim's own links and third-party packages plug in without the engine importing them,
+3. a ``module:Class`` path, for a user's link in their own module.
+
+Example::
+
+    CHANNELS = Registry("channel", entry_point_group="semsim.channels")
+
+    @CHANNELS.register("awgn")
+    class AWGNChannel(Channel): ...
+
+    CHANNELS.resolve("awgn")            # -> AWGNChannel
+    CHANNELS.resolve("mypkg.chan:Mine") # -> imported class
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from typing import Any
+
+from simulator.errors import UserError
+
+
+def describe(cls: type) -> str:
+    """One-line description of a registered class: its ``description`` attribute or its docstring's first line."""
+    text = getattr(cls, "description", None) or (cls.__doc__ or "").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+class Registry:
+    """Resolves YAML type names of one kind (``link``, ``channel``, ...) to classes."""
+
+    def __init__(self, kind: str, entry_point_group: str, base: type | None = None):
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self.base = base
+        self._classes: dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[type], type]:
+        """Class decorator registering ``cls`` under ``name``; sets ``cls.type_name``."""
+
+        def decorate(cls: type) -> type:
+            if name in self._classes and self._classes[name] is not cls:
+                raise ValueError(f"{self.kind} type {name!r} is registered twice")
+            cls.type_name = name
+            self._classes[name] = cls
+            return cls
+
+        return decorate
+
+    def _entry_points(self) -> dict[str, importlib.metadata.EntryPoint]:
+        return {ep.name: ep for ep in importlib.metadata.entry_points(group=self.entry_point_group)}
+
+    def names(self) -> list[str]:
+        """Every name a scenario may use: registered and installed entry points, sorted."""
+        return sorted(set(self._classes) | set(self._entry_points()))
+
+    def _check(self, cls: Any, where: str) -> type:
+        if not isinstance(cls, type) or (self.base is not None and not issubclass(cls, self.base)):
+            base = self.base.__name__ if self.base is not None else "a class"
+            raise UserError(f"{where} is not a {self.kind} class (expected a subclass of {base})")
+        return cls
+
+    def resolve(self, name: str) -> type:
+        """Class for ``name``; raises :class:`UserError` listing the valid names when there is none."""
+        if name in self._classes:
+            return self._classes[name]
+        entry_points = self._entry_points()
+        if name in entry_points:
+            cls = self._check(entry_points[name].load(), f"entry point {name!r}")
+            cls.type_name = getattr(cls, "type_name", None) or name
+            self._classes.setdefault(name, cls)
+            return cls
+        if ":" in name:
+            module_name, _, attr = name.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as err:
+                raise UserError(f"cannot import module {module_name!r} for {self.kind} type {name!r}: {err}") from None
+            if not hasattr(module, attr):
+                raise UserError(f"module {module_name!r} has no attribute {attr!r} ({self.kind} type {name!r})")
+            return self._check(getattr(module, attr), f"{name!r}")
+        valid = ", ".join(self.names())
+        raise UserError(f"unknown {self.kind} type {name!r}; valid: {valid}, or a module:Class path")
+
+    def load_all(self) -> dict[str, type]:
+        """Every resolvable registered class by name (entry points that fail to import are skipped)."""
+        found = {}
+        for name in self.names():
+            try:
+                found[name] = self.resolve(name)
+            except (UserError, ImportError):
+                continue
+        return found

@@ -1,0 +1,113 @@
+"""Human-readable views of ``results.csv``: pivot tables in ``table.md`` and one plot per metric."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from simulator.atomic import atomic_path, write_text  # noqa: E402
+from simulator.metrics import METRICS  # noqa: E402
+from simulator.results import load_results  # noqa: E402
+
+
+def write_report(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Write ``table.md`` and ``<metric>.png`` for every metric in ``table``; returns the paths written."""
+    out_dir = Path(out_dir)
+    written = [out_dir / "table.md"]
+    write_text(written[0], markdown_tables(table))
+    for metric in _ordered_metrics(table):
+        path = out_dir / f"{metric}.png"
+        plot_metric(table[table.metric == metric], metric, path)
+        written.append(path)
+    return written
+
+
+def report_directory(out_dir: str | Path) -> list[Path]:
+    """Rebuild tables and plots of a results directory from its ``results.csv``."""
+    return write_report(load_results(Path(out_dir) / "results.csv"), out_dir)
+
+
+def _ordered_metrics(table: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(table.metric))
+    return [m for m in METRICS if m in present] + [m for m in present if m not in METRICS]
+
+
+def _cell(row: pd.Series) -> str:
+    if math.isnan(row.value):
+        return ""
+    counts_errors = METRICS[row.metric].counts_errors if row.metric in METRICS else True
+    fmt = "{:.2e}" if counts_errors else "{:.3f}"
+    return f"{fmt.format(row.value)} [{fmt.format(row.ci_low)}, {fmt.format(row.ci_high)}]"
+
+
+def markdown_tables(table: pd.DataFrame) -> str:
+    """One pivot per metric (rows: SNR, columns: link / channel), then a table of the links' channel uses."""
+    if table.empty:
+        return "# Results\n\nNo finished points yet.\n"
+    scenario = ", ".join(dict.fromkeys(table.scenario.astype(str)))
+    confidence = table.confidence.iloc[0]
+    parts = [f"# Results: {scenario}\n", f"Each cell: value [{confidence:.0%} confidence interval]. "
+             "SNR is Es/N0 per complex channel use in dB.\n"]
+    for metric in _ordered_metrics(table):
+        rows = table[table.metric == metric].copy()
+        rows["cell"] = rows.apply(_cell, axis=1)
+        rows["column"] = rows.link + " / " + rows.channel
+        columns = list(dict.fromkeys(rows.column))
+        pivot = rows.pivot_table(index="snr_db", columns="column", values="cell", aggfunc="first")[columns]
+        pivot.index.name = "SNR (dB)"
+        label = METRICS[metric].label if metric in METRICS else metric
+        parts.append(f"\n## {metric}: {label}\n\n{pivot.fillna('').to_markdown()}\n")
+    summary = (
+        table.groupby(["link", "channel"], sort=False)
+        .agg(channel_uses=("channel_uses", "first"), pilot_overhead=("pilot_overhead", "first"),
+             points=("snr_db", "nunique"), examples=("examples", "sum"), seconds=("seconds", "sum"))
+        .reset_index()
+    )
+    # examples and seconds repeat once per metric row of a point
+    metrics_per_point = table.groupby(["link", "channel", "snr_db"]).metric.nunique().groupby(
+        ["link", "channel"], sort=False).first().reset_index(drop=True)
+    summary["examples"] = (summary.examples / metrics_per_point).round().astype(int)
+    summary["seconds"] = (summary.seconds / metrics_per_point).round(2)
+    parts.append(f"\n## Links\n\n{summary.to_markdown(index=False)}\n")
+    return "".join(parts)
+
+
+def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
+    """One panel per channel, one curve per link with its confidence interval; log y for error rates."""
+    channels = list(dict.fromkeys(rows.channel))
+    counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+    fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels) + 0.8, 3.8), squeeze=False,
+                             sharey=True)
+    for ax, channel in zip(axes[0], channels, strict=True):
+        for link, curve in rows[rows.channel == channel].groupby("link", sort=False):
+            curve = curve.sort_values("snr_db")
+            if counts_errors:
+                curve = curve[curve.value > 0]  # zero errors cannot be drawn on a log axis
+            if curve.empty:
+                continue
+            ax.plot(curve.snr_db, curve.value, marker="o", markersize=3.5, label=link)
+            ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2)
+        ax.set_title(channel)
+        ax.set_xlabel("SNR, Es/N0 (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+        if counts_errors:
+            ax.set_yscale("log")
+    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="center right", fontsize="small")
+        fig.tight_layout(rect=(0, 0, 1 - 0.8 / (4.2 * len(channels) + 0.8) - 0.08, 1))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)

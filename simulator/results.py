@@ -1,0 +1,97 @@
+"""The tidy results table: one row per link x channel x SNR x metric.
+
+``results.csv`` columns:
+
+=================  =========================================================================================
+``scenario``       scenario name
+``link``           link label (its ``name``, or its type)
+``channel``        channel label
+``snr_db``         Es/N0 per complex channel use, dB (semsim's SNR)
+``ebno_db``        Eb/N0 in dB for links that carry information bits (empty otherwise)
+``metric``         ``ber``, ``bler``, ``accuracy``, ...
+``value``          ``count / trials``
+``ci_low``         lower end of the confidence interval
+``ci_high``        upper end
+``confidence``     confidence level of the interval (e.g. 0.95)
+``count``          errors (error rates) or successes (accuracy)
+``trials``         bits, blocks or images counted
+``examples``       examples simulated at this point
+``channel_uses``   complex channel uses per example (data symbols; OFDM pilots and padding excluded)
+``pilot_overhead`` fraction of the resource elements that carry pilots (0 for flat channels)
+``seconds``        wall time spent on this point (shared work split evenly)
+``point_id``       hash of everything that determines the point's result; used to resume
+=================  =========================================================================================
+
+Every table and plot is derived from this file (``semsim report DIR`` rebuilds them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.atomic import atomic_path
+from simulator.errors import UserError
+from simulator.metrics import proportion_interval
+from simulator.montecarlo import PointResult
+from simulator.snr import ebno_db
+
+COLUMNS = [
+    "scenario", "link", "channel", "snr_db", "ebno_db", "metric", "value", "ci_low", "ci_high", "confidence",
+    "count", "trials", "examples", "channel_uses", "pilot_overhead", "seconds", "point_id",
+]
+
+
+def point_rows(scenario_name: str, result: PointResult, confidence: float, interval: str) -> list[dict]:
+    """Result rows of one finished point, one per metric."""
+    p = result.point
+    bits_per_use = result.info_bits / result.channel_uses if result.info_bits else None
+    rows = []
+    for metric, (count, trials) in result.tallies.items():
+        low, high = proportion_interval(count, trials, confidence, interval)
+        rows.append({
+            "scenario": scenario_name,
+            "link": result.link,
+            "channel": p.channel,
+            "snr_db": p.snr_db,
+            "ebno_db": ebno_db(p.snr_db, bits_per_use),
+            "metric": metric,
+            "value": count / trials if trials else float("nan"),
+            "ci_low": low,
+            "ci_high": high,
+            "confidence": confidence,
+            "count": count,
+            "trials": trials,
+            "examples": result.examples,
+            "channel_uses": result.channel_uses,
+            "pilot_overhead": result.pilot_overhead,
+            "seconds": round(result.seconds, 4),
+            "point_id": p.point_id,
+        })
+    return rows
+
+
+def empty_table() -> pd.DataFrame:
+    return pd.DataFrame(columns=COLUMNS)
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """Read ``results.csv``; a file that is not a semsim results table is a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no results table at {path}")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable CSV file ({type(err).__name__})") from None
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise UserError(f"{path}: not a semsim results table (missing columns: {', '.join(missing)})")
+    return table[COLUMNS]
+
+
+def save_results(table: pd.DataFrame, path: str | Path) -> None:
+    """Write ``table`` to ``path`` atomically, columns in the documented order."""
+    with atomic_path(path) as tmp:
+        table[COLUMNS].to_csv(tmp, index=False, float_format="%.10g")

@@ -1,0 +1,367 @@
+"""Scenario files: the YAML schema (pydantic), loading, and one-line error messages.
+
+A scenario names the seed, device, data source, links, channels, SNR grid, metrics, Monte-Carlo budget, output
+directory and executor; see the README's "Scenario reference" for every field. Links, channels and data sources
+are written flat: ``{type: rayleigh, name: fast, fading: iid}``; ``type`` resolves through the registries and the
+remaining fields are validated by that class's ``Params`` model.
+
+Any problem becomes a :class:`~simulator.errors.UserError` whose message is one line naming the file, the field
+(``links[0].bits_per_symbol``) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+import simulator.channels  # noqa: F401  (registers the built-in channel types)
+from simulator.channels.base import CHANNELS
+from simulator.config_model import Params
+from simulator.datasource import DATA_SOURCES
+from simulator.errors import UserError
+from simulator.executors import EXECUTORS
+from simulator.link import LINKS
+from simulator.metrics import METRICS, IntervalMethod
+from simulator.registry import Registry
+
+MAX_SNR_POINTS = 1000
+
+
+class FieldError(ValueError):
+    """A validation error below the field pydantic is validating; ``where`` is the extra location path."""
+
+    def __init__(self, where: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def validate_nested(model: type[BaseModel], data: Any) -> BaseModel:
+    """``model.model_validate(data)``, turning its first error into a :class:`FieldError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where, message = _describe_error(model, first)
+        raise FieldError(where, message) from None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentSpec(BaseModel):
+    """A link, channel or data source: ``type``, an optional ``name``, and the type's own parameters (flat)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    registry: ClassVar[Registry]
+
+    type: str = Field(min_length=1)
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)
+    _cls: type = PrivateAttr()
+    _params: Params = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _resolve(self):
+        try:
+            cls = self.registry.resolve(self.type)
+        except UserError as err:
+            raise FieldError(("type",), str(err)) from None
+        self._cls = cls
+        self._params = validate_nested(cls.Params, dict(self.model_extra or {}))
+        return self
+
+    @property
+    def cls(self) -> type:
+        """The resolved class."""
+        return self._cls
+
+    @property
+    def params(self) -> Params:
+        """The validated parameters, an instance of ``cls.Params``."""
+        return self._params
+
+    @property
+    def label(self) -> str:
+        """The name used in results: ``name``, or the type's registered name."""
+        return self.name or getattr(self._cls, "type_name", None) or self.type
+
+    def canonical(self) -> dict[str, Any]:
+        """Type and every parameter value, defaults included (for hashing)."""
+        return {"type": self.type, **self._params.model_dump(mode="json")}
+
+
+class LinkSpec(ComponentSpec):
+    registry = LINKS
+
+
+class ChannelSpec(ComponentSpec):
+    registry = CHANNELS
+
+
+class DataSpec(ComponentSpec):
+    registry = DATA_SOURCES
+
+
+class SNRRange(_Strict):
+    """Inclusive grid ``start, start + step, ..., stop`` in dB."""
+
+    start: float
+    stop: float
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.stop < self.start:
+            raise ValueError(f"stop ({self.stop}) must not be below start ({self.start})")
+        if (self.stop - self.start) / self.step + 1 > MAX_SNR_POINTS:
+            raise ValueError(f"the grid has more than {MAX_SNR_POINTS} points; use a larger step")
+        return self
+
+    def points(self) -> list[float]:
+        count = math.floor((self.stop - self.start) / self.step + 1e-9) + 1
+        return [round(self.start + i * self.step, 9) for i in range(count)]
+
+
+class MonteCarlo(_Strict):
+    """Monte-Carlo budget per sweep point, as Sionna's ``sim_ber``: batches until ``target_errors`` errors of the
+    link's first metric (and at least ``min_samples`` examples) or ``max_samples`` examples."""
+
+    batch_size: int = Field(default=500, ge=1, le=1_000_000)
+    max_samples: int = Field(default=20_000, ge=1, le=10**10)
+    min_samples: int = Field(default=0, ge=0)
+    target_errors: int = Field(default=200, ge=0, description="0: always run the full max_samples budget")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    interval: IntervalMethod = "wilson"
+    max_receiver_batch: int = Field(
+        default=65_536, ge=1, description="examples per receiver call when SNR points are packed together"
+    )
+
+
+class ExecutorSpec(_Strict):
+    type: str = "local"
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in EXECUTORS:
+            raise ValueError(f"unknown executor {value!r}; valid: {', '.join(sorted(EXECUTORS))}")
+        return value
+
+
+class Scenario(_Strict):
+    """A validated scenario file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
+    description: str = ""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    data: DataSpec | None = None
+    links: list[LinkSpec] = Field(min_length=1)
+    channels: list[ChannelSpec] = Field(min_length=1)
+    snr_db: list[float] | SNRRange
+    metrics: list[str] | None = Field(default=None, min_length=1)
+    monte_carlo: MonteCarlo = MonteCarlo()
+    output: str | None = None
+    executor: ExecutorSpec = ExecutorSpec()
+
+    @field_validator("snr_db", mode="before")
+    @classmethod
+    def _snr_grid(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return validate_nested(SNRRange, value)
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("the SNR list is empty")
+            if len(value) > MAX_SNR_POINTS:
+                raise ValueError(f"more than {MAX_SNR_POINTS} SNR points")
+            for i, item in enumerate(value):
+                if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+                    raise FieldError((i,), f"must be a finite number in dB (got {item!r})")
+            return value
+        raise ValueError("must be a list of numbers in dB or a mapping {start, stop, step}")
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str] | None) -> list[str] | None:
+        for i, name in enumerate(value or []):
+            if name not in METRICS:
+                raise FieldError((i,), f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, value: str) -> str:
+        if value.startswith("cuda"):
+            index = int(value.partition(":")[2] or 0)
+            if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+                raise ValueError(f"device {value!r} is not available here (torch sees no such CUDA device); use cpu")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for field, specs in (("links", self.links), ("channels", self.channels)):
+            seen: set[str] = set()
+            for i, spec in enumerate(specs):
+                if spec.label in seen:
+                    raise FieldError(
+                        (field, i, "name"), f"duplicate name {spec.label!r}; give each entry a unique name"
+                    )
+                seen.add(spec.label)
+        if self.metrics:
+            offered = {m for spec in self.links for m in spec.cls.metrics}
+            for i, metric in enumerate(self.metrics):
+                if metric not in offered:
+                    raise FieldError(
+                        ("metrics", i),
+                        f"no link reports {metric!r}; these links report: {', '.join(sorted(offered))}",
+                    )
+        return self
+
+    # --- derived values -------------------------------------------------------------------------------------
+    def snr_points(self) -> list[float]:
+        """The SNR grid in dB, in file order."""
+        if isinstance(self.snr_db, SNRRange):
+            return self.snr_db.points()
+        return [float(v) for v in self.snr_db]
+
+    def link_metrics(self, spec: LinkSpec) -> tuple[str, ...]:
+        """Metrics reported for one link: the link's own, filtered by ``metrics`` when given."""
+        return tuple(m for m in spec.cls.metrics if self.metrics is None or m in self.metrics)
+
+    def output_dir(self, override: str | Path | None = None) -> Path:
+        """Where results go: ``override``, else ``output``, else ``results/<name>`` (relative to the cwd)."""
+        return Path(override or self.output or Path("results") / self.name)
+
+    def _results_material(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "device": self.device,
+            "data": self.data.canonical() if self.data else None,
+            "monte_carlo": self.monte_carlo.model_dump(mode="json"),
+        }
+
+    def scenario_hash(self) -> str:
+        """Hash of everything that changes results (not ``output``, ``executor`` or ``description``)."""
+        material = {
+            **self._results_material(),
+            "links": [(s.label, s.canonical(), self.link_metrics(s)) for s in self.links],
+            "channels": [(s.label, s.canonical()) for s in self.channels],
+            "snr_db": self.snr_points(),
+        }
+        return _hash(material)
+
+    def point_id(self, link: LinkSpec, channel: ChannelSpec, snr_db: float) -> str:
+        """Identity of one sweep point's result: a resumed or extended sweep reuses rows with the same id."""
+        material = {
+            **self._results_material(),
+            "link": (link.label, link.canonical(), self.link_metrics(link)),
+            "channel": (channel.label, channel.canonical()),
+            "snr_db": round(float(snr_db), 9),
+        }
+        return _hash(material)
+
+
+def _hash(material: Any) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- loading and error formatting -----------------------------------------------------------------------------
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; every problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"scenario file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise UserError(f"{path}: {where}{problem}") from None
+    return parse_scenario(data, source=str(path))
+
+
+def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
+    """Validate already-parsed YAML content."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a scenario must be a mapping of fields (got {type(data).__name__})")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        where, message = _describe_error(Scenario, err.errors()[0])
+        raise UserError(f"{source}: {format_location(where)}: {message}") from None
+    except UserError as err:  # raised while importing a user's module:Class
+        raise UserError(f"{source}: {err}") from None
+
+
+def format_location(where: tuple[str | int, ...]) -> str:
+    """``("links", 0, "k")`` -> ``links[0].k``."""
+    text = ""
+    for part in where:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+_UNION_TAGS = re.compile(r"^(list\[.*\]|SNRRange|function-.*|.*\[.*\])$")
+
+
+def _describe_error(model: type[BaseModel], error: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
+    """Location and one-line message of a pydantic error dict, with nested :class:`FieldError` locations."""
+    where = tuple(part for part in error["loc"] if not (isinstance(part, str) and _UNION_TAGS.match(part)))
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        return where + cause.where, cause.message
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_fields(model, where[:-1])
+        return where, f"unknown field; allowed: {', '.join(allowed)}" if allowed else "unknown field"
+    if error["type"] == "missing":
+        return where, "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    given = error.get("input")
+    if error["type"] not in ("value_error",) and _short(given):
+        message += f" (got {given!r})"
+    return where, message
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and len(repr(value)) <= 60
+
+
+def _allowed_fields(model: type[BaseModel], where: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model found at ``where`` below ``model`` (empty when it cannot be followed)."""
+    current: Any = model
+    for part in where:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = _model_in(fields[part].annotation)
+        if current is None:
+            return []
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+

@@ -1,0 +1,191 @@
+"""Run a scenario: plan its points, reuse finished ones, evaluate the rest, and write every output.
+
+Outputs in the output directory (all written atomically):
+
+* ``results.csv``: the tidy table (:mod:`simulator.results`), rewritten each time a point finishes;
+* ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.report`);
+* ``manifest.json``: versions, seed, scenario hash, git commit, timings and point counts.
+
+Resuming: a point whose ``point_id`` already has rows in ``results.csv`` is not recomputed. Rows of points that
+are no longer in the scenario are moved to ``superseded.csv`` rather than deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+import simulator
+from simulator.atomic import write_text
+from simulator.executors import EXECUTORS, LinkJob
+from simulator.montecarlo import Point, PointResult
+from simulator.progress import SweepProgress
+from simulator.report import write_report
+from simulator.results import empty_table, load_results, point_rows, save_results
+from simulator.scenario import Scenario
+
+
+@dataclass
+class SweepOutcome:
+    """What a run produced: the final table, where it lives, and how many points were computed or reused."""
+
+    table: pd.DataFrame
+    output_dir: Path
+    computed: int
+    reused: int
+    seconds: float
+
+
+def plan_points(scenario: Scenario) -> list[tuple[str, Point]]:
+    """Every (link label, point) of the scenario, in file order: links, then channels, then SNR."""
+    return [
+        (link.label, Point(channel.label, snr, scenario.point_id(link, channel, snr)))
+        for link in scenario.links
+        for channel in scenario.channels
+        for snr in scenario.snr_points()
+    ]
+
+
+def run_scenario(
+    scenario: Scenario,
+    output_dir: str | Path | None = None,
+    executor: str | None = None,
+    progress: bool | None = None,
+    scenario_file: str | None = None,
+) -> SweepOutcome:
+    """Evaluate every point of ``scenario`` not already in the output directory and write all outputs."""
+    started = time.time()
+    out = scenario.output_dir(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.csv"
+    plan = plan_points(scenario)
+    order = {point.point_id: i for i, (_, point) in enumerate(plan)}
+
+    previous = load_results(results_path) if results_path.exists() else empty_table()
+    kept = previous[previous.point_id.isin(order)]
+    _supersede(previous[~previous.point_id.isin(order)], out / "superseded.csv")
+    finished = set(kept.point_id)
+    pending = [(label, point) for label, point in plan if point.point_id not in finished]
+
+    executor_name = executor or scenario.executor.type
+    manifest = _manifest(scenario, executor_name, scenario_file, started, len(plan), len(plan) - len(pending))
+    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+
+    rows = [kept]
+    budget = scenario.monte_carlo
+    bar = SweepProgress(total=len(pending) * budget.max_samples, enabled=progress)
+
+    def on_point_done(result: PointResult) -> None:
+        new = pd.DataFrame(point_rows(scenario.name, result, budget.confidence, budget.interval))
+        rows.append(new)
+        save_results(_sorted(_concat(rows), order), results_path)
+        bar.message(_point_line(result, new))
+
+    jobs = [
+        LinkJob(spec, [point for label, point in pending if label == spec.label])
+        for spec in scenario.links
+        if any(label == spec.label for label, _ in pending)
+    ]
+    try:
+        if jobs:
+            EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance)
+    finally:
+        bar.close()
+
+    table = _sorted(_concat(rows), order)
+    save_results(table, results_path)
+    write_report(table, out)
+    seconds = time.time() - started
+    manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3))
+    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else empty_table()
+
+
+def _sorted(table: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
+    """Rows in plan order (links, channels, SNR), metrics in their link's order, whatever order points finished."""
+    key = table.point_id.map(order)
+    return table.assign(_order=key).sort_values("_order", kind="stable").drop(columns="_order").reset_index(
+        drop=True)
+
+
+def _supersede(stale: pd.DataFrame, path: Path) -> None:
+    if stale.empty:
+        return
+    old = load_results(path) if path.exists() else empty_table()
+    save_results(_concat([old, stale]).drop_duplicates(), path)
+
+
+def _point_line(result: PointResult, rows: pd.DataFrame) -> str:
+    values = ", ".join(f"{r.metric}={r.value:.3g}" for r in rows.itertuples())
+    p = result.point
+    return (f"[semsim] {result.link} / {p.channel} / {p.snr_db:g} dB: {values} "
+            f"({result.examples} examples, {result.seconds:.2f} s)")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, started: float, total: int,
+              reused: int) -> dict:
+    import numpy
+    import sionna.phy
+    import torch
+
+    return {
+        "status": "running",
+        "scenario": scenario.name,
+        "scenario_file": scenario_file,
+        "scenario_hash": scenario.scenario_hash(),
+        "seed": scenario.seed,
+        "device": scenario.device,
+        "executor": executor,
+        "git_commit": _git_commit(),
+        "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "finished": None,
+        "wall_seconds": None,
+        "points": {"total": total, "reused": reused, "computed": total - reused},
+        "versions": {
+            "semsim": simulator.__version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "sionna": getattr(sionna.phy, "__version__", None) or _dist_version("sionna-no-rt"),
+            "numpy": numpy.__version__,
+            "pandas": pd.__version__,
+        },
+        "scenario_spec": scenario.model_dump(mode="json"),
+    }
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    """Commit of the semsim source tree (with ``-dirty`` when it has local changes), or ``None`` outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
