@@ -9,12 +9,14 @@ from tqdm import tqdm
 
 
 class SweepProgress:
-    """Counts simulated examples against the sweep's budget and announces finished points."""
+    """Counts simulated examples against the sweep's budget and announces finished points.
 
-    def __init__(self, total: int, enabled: bool | None = None, stream: TextIO | None = None):
+    ``bar``: ``True`` for a progress bar, ``False`` for plain lines, ``None`` for a bar only on a terminal.
+    """
+
+    def __init__(self, total: int, bar: bool | None = None, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
-        self.bar_enabled = self.stream.isatty() if enabled is None else enabled
-        self.quiet = enabled is False and stream is None
+        self.bar_enabled = self.stream.isatty() if bar is None else bar
         self._bar = tqdm(total=total, unit="ex", file=self.stream, dynamic_ncols=True) if self.bar_enabled else None
 
     def advance(self, examples: int) -> None:
@@ -24,7 +26,7 @@ class SweepProgress:
     def message(self, text: str) -> None:
         if self._bar is not None:
             self._bar.write(text, file=self.stream)
-        elif not self.quiet:
+        else:
             print(text, file=self.stream, flush=True)
 
     def close(self) -> None:

@@ -246,7 +246,8 @@ class Scenario(_Strict):
             "seed": self.seed,
             "device": self.device,
             "data": self.data.canonical() if self.data else None,
-            "monte_carlo": self.monte_carlo.model_dump(mode="json"),
+            # the receiver packing limit changes speed, never results
+            "monte_carlo": self.monte_carlo.model_dump(mode="json", exclude={"max_receiver_batch"}),
         }
 
     def scenario_hash(self) -> str:

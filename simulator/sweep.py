@@ -80,7 +80,7 @@ def run_scenario(
 
     rows = [kept]
     budget = scenario.monte_carlo
-    bar = SweepProgress(total=len(pending) * budget.max_samples, enabled=progress)
+    bar = SweepProgress(total=len(pending) * budget.max_samples, bar=progress)
 
     def on_point_done(result: PointResult) -> None:
         new = pd.DataFrame(point_rows(scenario.name, result, budget.confidence, budget.interval))

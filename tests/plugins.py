@@ -1,0 +1,83 @@
+"""Links used by the tests as user plug-ins, referenced from scenarios as ``plugins:ClassName``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+
+from links.digital import DigitalLink
+from simulator.link import Link
+from simulator.metrics import Tally
+
+CALLS: Counter = Counter()
+
+
+class CountingLink(DigitalLink):
+    """The digital link, counting how often the runner calls each stage."""
+
+    def sample(self, batch_index, batch_size, generator):
+        CALLS["sample"] += 1
+        return super().sample(batch_index, batch_size, generator)
+
+    def encode(self, batch):
+        CALLS["encode"] += 1
+        return super().encode(batch)
+
+    def modulate(self, encoded, snr_db):
+        CALLS["modulate"] += 1
+        return super().modulate(encoded, snr_db)
+
+    def receive(self, received, snr_db):
+        CALLS["receive"] += 1
+        CALLS["received_examples"] += received.symbols.shape[0]
+        return super().receive(received, snr_db)
+
+
+class PhaseByLink(Link):
+    """SNR-adaptive toy link: sends one BPSK symbol per bit rotated by a phase equal to the SNR in radians; the
+    receiver undoes the rotation with its own per-example ``snr_db``. Wrong SNR bookkeeping garbles the bits."""
+
+    description = "test link: SNR-dependent phase rotation"
+    metrics = ("ber",)
+    snr_adaptive = True
+
+    @property
+    def channel_uses(self) -> int:
+        return 64
+
+    def sample(self, batch_index, batch_size, generator):
+        return {"bits": torch.randint(0, 2, (batch_size, 64), generator=generator)}
+
+    def encode(self, batch):
+        return {"bpsk": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
+
+    def modulate(self, encoded, snr_db):
+        CALLS["adaptive_modulate"] += 1
+        return encoded["bpsk"] * torch.polar(torch.ones_like(snr_db), snr_db)[:, None]
+
+    def receive(self, received, snr_db):
+        derotated = received.symbols * torch.polar(torch.ones_like(snr_db), -snr_db)[:, None]
+        return {"bits": (derotated.real < 0).long()}
+
+    def score(self, batch, estimate):
+        return {"ber": Tally((batch["bits"] != estimate["bits"]).sum(dim=1), 64)}
+
+
+class WrongShapeLink(DigitalLink):
+    def modulate(self, encoded, snr_db):
+        return encoded["symbols"][:, :-1]
+
+
+class WrongPowerLink(DigitalLink):
+    def modulate(self, encoded, snr_db):
+        return 2.0 * encoded["symbols"]
+
+
+class RaisingLink(DigitalLink):
+    def receive(self, received, snr_db):
+        raise RuntimeError("decoder exploded")
+
+
+class NotALink:
+    pass
