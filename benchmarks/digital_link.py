@@ -241,15 +241,16 @@ class EngineLoop:
         self.channels = {spec.label: build_channel(spec, device) for spec in self.scenario.channels}
         self.points = [point for _, point in plan_points(self.scenario)]
 
-    def time(self) -> Run:
-        """One timed ``run_points`` over the whole grid."""
+    def time(self, examples: int | None = None) -> Run:
+        """One timed ``run_points`` over the whole grid (``examples`` per point overrides the scenario's)."""
         from simulator.montecarlo import run_points
 
         s = self.scenario
+        budget = s.monte_carlo if examples is None else s.monte_carlo.model_copy(update={"max_samples": examples})
         _sync(s.device)
         t0 = time.perf_counter()
         results = run_points(self.link, self.spec.label, self.channels, self.points, s.link_metrics(self.spec),
-                             s.monte_carlo, s.seed, s.device)
+                             budget, s.seed, s.device)
         _sync(s.device)
         seconds = time.perf_counter() - t0
         return Run(seconds, sum(r.tallies["ber"][1] for r in results), sum(r.tallies["ber"][0] for r in results))
@@ -260,10 +261,10 @@ def measure(config: Config, device: str, repeats: int) -> dict:
     """Warm up, then time the three sides interleaved ``repeats`` times; the figures of one configuration."""
     direct = DirectLoop(config, device)
     engine = EngineLoop(config, device)
-    warm = replace(config, examples=config.batch_size, snr_points=min(config.snr_points, 2))
-    DirectLoop(warm, device).run(warm.snr_db, warm.examples, warm.batch_size)
-    time_semsim(warm, device)
-    EngineLoop(warm, device).time()
+    # warm-up: one batch per SNR point on each side (first calls allocate and load lazily)
+    direct.run(config.snr_db, config.batch_size, config.batch_size)
+    time_semsim(replace(config, examples=config.batch_size), device)
+    engine.time(examples=config.batch_size)
 
     runs: dict[str, list[Run]] = {"direct": [], "semsim": [], "engine": []}
     for _ in range(repeats):

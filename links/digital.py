@@ -15,7 +15,6 @@ from simulator.config_model import Params
 from simulator.link import Link, TensorDict
 from simulator.metrics import Tally
 
-
 LDPC_CODEWORDS_PER_CALL = 400
 
 

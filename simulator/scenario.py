@@ -20,7 +20,15 @@ from typing import Any, ClassVar
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import simulator.channels  # noqa: F401  (registers the built-in channel types)
 from simulator.channels.base import CHANNELS

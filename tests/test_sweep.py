@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pandas as pd
+import plugins
 import pytest
 import yaml
-
-import plugins
-import simulator.sweep
 from conftest import scenario_dict
+
+import simulator.sweep
 from simulator.cli import main
 from simulator.results import COLUMNS, load_results
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from scipy.stats import binomtest
-
 import theory
 from conftest import scenario_dict
+from scipy.stats import binomtest
 
 # Reference values printed in design.md section 6: they check the closed forms used below.
 REFERENCE = [
@@ -57,6 +56,7 @@ def test_uncoded_ber_matches_closed_form(run_dict, m, demapper, channel, ebno_po
         symbols, symbol_errors = row.trials // m, round(row.count / m)
         ci = binomtest(symbol_errors, symbols).proportion_ci(confidence_level=0.999, method="wilson")
         assert ci.low <= expected <= ci.high, (
-            f"Eb/N0 {ebno} dB: simulated {row.value:.4e} ({row.count} errors in {row.trials} bits), theory {expected:.4e}"
+            f"Eb/N0 {ebno} dB: simulated {row.value:.4e} ({row.count} errors in {row.trials} bits), "
+            f"theory {expected:.4e}"
         )
         assert row.count >= 300  # enough errors that the comparison has power
