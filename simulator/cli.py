@@ -47,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `module:Class` types may live in the working directory, as with `python -m`
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
     except UserError as err:
-        print(f"semsim: error: {err}", file=sys.stderr)
+        print(f"semsim: error: {' '.join(str(err).split())}", file=sys.stderr)
         return UserError.exit_status
     except KeyboardInterrupt:
         print("semsim: interrupted; finished points are saved, run the same command again to resume",

@@ -10,4 +10,4 @@ from pydantic import BaseModel, ConfigDict
 class Params(BaseModel):
     """Strict parameter model: unknown fields are errors, values are checked on assignment too."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False)

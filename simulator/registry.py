@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +68,9 @@ class Registry:
         if not isinstance(cls, type) or (self.base is not None and not issubclass(cls, self.base)):
             base = self.base.__name__ if self.base is not None else "a class"
             raise UserError(f"{where} is not a {self.kind} class (expected a subclass of {base})")
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(cls.__abstractmethods__))
+            raise UserError(f"{where} is abstract: it does not implement {missing}")
         return cls
 
     def resolve(self, name: str) -> type:
@@ -74,19 +79,17 @@ class Registry:
             return self._classes[name]
         entry_points = self._entry_points()
         if name in entry_points:
-            cls = self._check(entry_points[name].load(), f"entry point {name!r}")
+            try:
+                loaded = entry_points[name].load()
+            except Exception as err:
+                raise UserError(f"entry point {name!r} ({self.entry_point_group}) failed to load: "
+                                f"{type(err).__name__}: {' '.join(str(err).split())}") from None
+            cls = self._check(loaded, f"entry point {name!r}")
             cls.type_name = getattr(cls, "type_name", None) or name
             self._classes.setdefault(name, cls)
             return cls
         if ":" in name:
-            module_name, _, attr = name.partition(":")
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as err:
-                raise UserError(f"cannot import module {module_name!r} for {self.kind} type {name!r}: {err}") from None
-            if not hasattr(module, attr):
-                raise UserError(f"module {module_name!r} has no attribute {attr!r} ({self.kind} type {name!r})")
-            return self._check(getattr(module, attr), f"{name!r}")
+            return self._check(_import_path(name, self.kind), f"{name!r}")
         valid = ", ".join(self.names())
         raise UserError(f"unknown {self.kind} type {name!r}; valid: {valid}, or a module:Class path")
 
@@ -99,3 +102,24 @@ class Registry:
             except (UserError, ImportError):
                 continue
         return found
+
+
+_MODULE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def _import_path(name: str, kind: str) -> Any:
+    """The object a ``module:Attribute`` path names; any failure is a one-line :class:`UserError`."""
+    if not _MODULE_PATH.match(name):
+        raise UserError(f"{kind} type {name!r} is not a valid module:Class path (like mypackage.links:MyLink)")
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise UserError(f"cannot import module {module_name!r} for {kind} type {name!r}: {err}") from None
+    except Exception as err:  # the user's module failed while importing: say so in one line
+        detail = " ".join(str(err).split())
+        raise UserError(f"importing module {module_name!r} for {kind} type {name!r} failed: "
+                        f"{type(err).__name__}: {detail}") from None
+    if not hasattr(module, attr):
+        raise UserError(f"module {module_name!r} has no attribute {attr!r} ({kind} type {name!r})")
+    return getattr(module, attr)

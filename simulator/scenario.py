@@ -57,13 +57,18 @@ def validate_nested(model: type[BaseModel], data: Any) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where, message = _describe_error(model, first)
+        where, message = _describe_error(model, _first_error(err))
         raise FieldError(where, message) from None
 
 
+def _first_error(err: ValidationError) -> dict[str, Any]:
+    """The error to show: an unknown field first (usually a typo that also explains a 'missing' one)."""
+    errors = err.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ComponentSpec(BaseModel):
@@ -84,7 +89,13 @@ class ComponentSpec(BaseModel):
         except UserError as err:
             raise FieldError(("type",), str(err)) from None
         self._cls = cls
-        self._params = validate_nested(cls.Params, dict(self.model_extra or {}))
+        try:
+            self._params = validate_nested(cls.Params, dict(self.model_extra or {}))
+        except FieldError as err:
+            if err.message.startswith("unknown field") and len(err.where) == 1:
+                allowed = ", ".join(["type", "name", *sorted(cls.Params.model_fields)])
+                raise FieldError(err.where, f"unknown field; allowed: {allowed}") from None
+            raise
         return self
 
     @property
@@ -170,8 +181,8 @@ class Scenario(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1, strict=True)
+    device: str = "cpu"
     data: DataSpec | None = None
     links: list[LinkSpec] = Field(min_length=1)
     channels: list[ChannelSpec] = Field(min_length=1)
@@ -208,6 +219,8 @@ class Scenario(_Strict):
     @field_validator("device")
     @classmethod
     def _device_exists(cls, value: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+            raise ValueError(f"must be cpu, cuda or cuda:N (got {value!r})")
         if value.startswith("cuda"):
             index = int(value.partition(":")[2] or 0)
             if not torch.cuda.is_available() or index >= torch.cuda.device_count():
@@ -293,6 +306,13 @@ def load_scenario(path: str | Path) -> Scenario:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text file") from None
+    except OSError as err:
+        raise UserError(f"cannot read scenario file {path}: {err.strerror}") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a scenario") from None
+    except yaml.reader.ReaderError as err:
+        raise UserError(f"{path}: character {err.character!r} at position {err.position} is not allowed in YAML")\
+            from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -303,13 +323,17 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     """Validate already-parsed YAML content."""
+    if data is None:
+        raise UserError(f"{source}: the scenario is empty; it must be a mapping of fields")
     if not isinstance(data, dict):
         raise UserError(f"{source}: a scenario must be a mapping of fields (got {type(data).__name__})")
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        where, message = _describe_error(Scenario, err.errors()[0])
+        where, message = _describe_error(Scenario, _first_error(err))
         raise UserError(f"{source}: {format_location(where)}: {message}") from None
+    except RecursionError:
+        raise UserError(f"{source}: nested too deeply to be a scenario") from None
     except UserError as err:  # raised while importing a user's module:Class
         raise UserError(f"{source}: {err}") from None
 
@@ -318,7 +342,11 @@ def format_location(where: tuple[str | int, ...]) -> str:
     """``("links", 0, "k")`` -> ``links[0].k``."""
     text = ""
     for part in where:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        name = part if re.fullmatch(r"[\w.+-]+", part) else repr(part)  # repr keeps odd keys on one line
+        text += f".{name}" if text else name
     return text or "(top level)"
 
 

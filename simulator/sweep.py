@@ -24,6 +24,7 @@ import pandas as pd
 
 import simulator
 from simulator.atomic import write_text
+from simulator.errors import UserError
 from simulator.executors import EXECUTORS, LinkJob
 from simulator.montecarlo import Point, PointResult
 from simulator.progress import SweepProgress
@@ -63,7 +64,8 @@ def run_scenario(
     """Evaluate every point of ``scenario`` not already in the output directory and write all outputs."""
     started = time.time()
     out = scenario.output_dir(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} exists and is not a directory")
     results_path = out / "results.csv"
     plan = plan_points(scenario)
     order = {point.point_id: i for i, (_, point) in enumerate(plan)}
@@ -76,8 +78,9 @@ def run_scenario(
 
     executor_name = executor or scenario.executor.type
     manifest = _manifest(scenario, executor_name, scenario_file, started, len(plan), len(plan) - len(pending))
-    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
 
+    # Nothing is written before the first point finishes, so input that fails while links are built leaves
+    # no half-made output directory behind.
     rows = [kept]
     budget = scenario.monte_carlo
     bar = SweepProgress(total=len(pending) * budget.max_samples, bar=progress)
@@ -85,6 +88,8 @@ def run_scenario(
     def on_point_done(result: PointResult) -> None:
         new = pd.DataFrame(point_rows(scenario.name, result, budget.confidence, budget.interval))
         rows.append(new)
+        if len(rows) == 2:
+            _write_json(out / "manifest.json", manifest)
         save_results(_sorted(_concat(rows), order), results_path)
         bar.message(_point_line(result, new))
 
@@ -104,8 +109,15 @@ def run_scenario(
     write_report(table, out)
     seconds = time.time() - started
     manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3))
-    write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    _write_json(out / "manifest.json", manifest)
     return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
+
+
+def _write_json(path: Path, content: dict) -> None:
+    try:
+        write_text(path, json.dumps(content, indent=2))
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror}") from None
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

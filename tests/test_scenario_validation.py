@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import BASE_SCENARIO, scenario_dict
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from links.digital import DigitalLink
@@ -388,12 +388,15 @@ malformed = (
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=malformed)
+@example(data={"name": "x", "a\nb": 1})  # always tried: a key with a newline must not break the one-line rule
+@example(data=scenario_dict(snr_db={"start": 0, "stop": float("nan"), "step": 1}))
 def test_random_malformed_content_never_raises_anything_but_a_one_line_user_error(data):
     assert_user_error_or_scenario(lambda: parse_scenario(data))
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutated_scenarios())
+@example(data=scenario_dict(links=[{**BASE_SCENARIO["links"][0], "x\r\ny": None}]))
 def test_mutations_of_a_valid_scenario_never_raise_anything_but_a_one_line_user_error(data):
     assert_user_error_or_scenario(lambda: parse_scenario(data))
 
