@@ -43,6 +43,8 @@ How to read the ratio
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -59,6 +61,11 @@ import torch
 from sionna.phy.channel import AWGN
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Constellation, Demapper, Mapper
+
+from simulator.assemble import build_channel, build_link
+from simulator.montecarlo import run_points
+from simulator.scenario import Scenario, parse_scenario
+from simulator.sweep import plan_points, run_scenario
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "digital_link.json"
 TARGET_RATIO = 0.9
@@ -132,13 +139,13 @@ class Config:
         }
 
 
-# Sized so that each configuration takes comparable time: about 4 s per timed run on 2 CPU cores
-# (uncoded: several Mbit/s; LDPC decoding: a few hundred kbit/s).
+# Sized so that each configuration takes comparable time, a few seconds per timed run on 2 idle CPU cores
+# (uncoded: 10-30 Mbit/s; LDPC decoding: 0.1-0.3 Mbit/s).
 CONFIGS = (
     Config("uncoded", bits_per_symbol=2, block_bits=1024, coded_bits=1024, ldpc=False, num_iter=0,
-           snr_range_db=(0.0, 10.0), snr_points=6, examples=5000, batch_size=1000),
+           snr_range_db=(0.0, 10.0), snr_points=6, examples=10000, batch_size=1000),
     Config("ldpc", bits_per_symbol=2, block_bits=512, coded_bits=1024, ldpc=True, num_iter=20,
-           snr_range_db=(-1.0, 4.0), snr_points=6, examples=400, batch_size=200),
+           snr_range_db=(-1.0, 4.0), snr_points=6, examples=200, batch_size=100),
 )
 QUICK = {"uncoded": {"examples": 64, "batch_size": 32, "snr_points": 2},
          "ldpc": {"examples": 16, "batch_size": 8, "snr_points": 2}}
@@ -198,10 +205,8 @@ def time_direct(loop: DirectLoop, config: Config) -> Run:
 
 
 # --- semsim side -----------------------------------------------------------------------------------------------
-def scenario_for(config: Config, device: str):
+def scenario_for(config: Config, device: str) -> Scenario:
     """The semsim scenario running ``config`` over AWGN, every point for its full budget."""
-    from simulator.scenario import parse_scenario
-
     return parse_scenario({
         "name": f"benchmark-{config.name}",
         "seed": SEED,
@@ -215,13 +220,12 @@ def scenario_for(config: Config, device: str):
 
 def time_semsim(config: Config, device: str) -> Run:
     """One timed end-to-end ``run_scenario`` (link building, Monte Carlo, all result files) into a fresh dir."""
-    from simulator.sweep import run_scenario
-
     scenario = scenario_for(config, device)
     with tempfile.TemporaryDirectory(prefix="semsim-bench-") as out:
         _sync(device)
         t0 = time.perf_counter()
-        outcome = run_scenario(scenario, output_dir=out, progress=False)
+        with contextlib.redirect_stderr(io.StringIO()):  # the per-point log lines
+            outcome = run_scenario(scenario, output_dir=out, progress=False)
         _sync(device)
         seconds = time.perf_counter() - t0
     ber = outcome.table[outcome.table.metric == "ber"]
@@ -232,25 +236,21 @@ class EngineLoop:
     """``run_points`` on a link and channel built once (the engine's Monte-Carlo loop alone)."""
 
     def __init__(self, config: Config, device: str):
-        from simulator.assemble import build_channel, build_link
-        from simulator.sweep import plan_points
-
         self.scenario = scenario_for(config, device)
         self.spec = self.scenario.links[0]
         self.link = build_link(self.spec, self.scenario)
         self.channels = {spec.label: build_channel(spec, device) for spec in self.scenario.channels}
         self.points = [point for _, point in plan_points(self.scenario)]
 
-    def time(self, examples: int | None = None) -> Run:
-        """One timed ``run_points`` over the whole grid (``examples`` per point overrides the scenario's)."""
-        from simulator.montecarlo import run_points
-
+    def time(self, examples: int | None = None, points: int | None = None) -> Run:
+        """One timed ``run_points`` over the grid (``examples`` per point and the first ``points`` SNR points
+        override the scenario's budget and grid)."""
         s = self.scenario
         budget = s.monte_carlo if examples is None else s.monte_carlo.model_copy(update={"max_samples": examples})
         _sync(s.device)
         t0 = time.perf_counter()
-        results = run_points(self.link, self.spec.label, self.channels, self.points, s.link_metrics(self.spec),
-                             budget, s.seed, s.device)
+        results = run_points(self.link, self.spec.label, self.channels, self.points[:points],
+                             s.link_metrics(self.spec), budget, s.seed, s.device)
         _sync(s.device)
         seconds = time.perf_counter() - t0
         return Run(seconds, sum(r.tallies["ber"][1] for r in results), sum(r.tallies["ber"][0] for r in results))
@@ -261,10 +261,11 @@ def measure(config: Config, device: str, repeats: int) -> dict:
     """Warm up, then time the three sides interleaved ``repeats`` times; the figures of one configuration."""
     direct = DirectLoop(config, device)
     engine = EngineLoop(config, device)
-    # warm-up: one batch per SNR point on each side (first calls allocate and load lazily)
-    direct.run(config.snr_db, config.batch_size, config.batch_size)
-    time_semsim(replace(config, examples=config.batch_size), device)
-    engine.time(examples=config.batch_size)
+    # warm-up: one batch at up to two SNR points on each side (first calls allocate and load lazily)
+    warm = replace(config, examples=config.batch_size, snr_points=min(config.snr_points, 2))
+    direct.run(warm.snr_db, warm.examples, warm.batch_size)
+    time_semsim(warm, device)
+    engine.time(examples=warm.examples, points=warm.snr_points)
 
     runs: dict[str, list[Run]] = {"direct": [], "semsim": [], "engine": []}
     for _ in range(repeats):
@@ -311,11 +312,20 @@ def environment(device: str) -> dict:
         "device": device,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "load_average_1min": _load_average(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "sionna": _sionna_version()},
     }
+
+
+def _load_average() -> float | None:
+    """1-minute load average (other processes competing for the cores), where the OS reports it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _sionna_version() -> str | None:
@@ -335,6 +345,7 @@ def write_json(data: dict, path: Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -358,15 +369,17 @@ def format_table(configs: dict[str, dict]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--examples", type=int, help="examples (blocks) per SNR point; rounded up to a multiple "
-                        "of the batch size (default: per configuration, 5000 uncoded, 400 LDPC)")
-    parser.add_argument("--batch-size", type=int, help="examples per batch (default: 1000 uncoded, 200 LDPC)")
+                        "of the batch size (default: per configuration, 10000 uncoded, 200 LDPC)")
+    parser.add_argument("--batch-size", type=int, help="examples per batch (default: 1000 uncoded, 100 LDPC)")
     parser.add_argument("--snr-points", type=int, help="number of SNR points (default: 6)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per side; the best counts (default 3)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--device", default="cpu", help="torch device for both sides (default: cpu)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for both sides (default: torch's "
+                        f"default, {torch.get_num_threads()} here)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat (smoke test)")
     args = parser.parse_args(argv)
-    for name in ("examples", "batch_size", "snr_points", "repeats"):
+    for name in ("examples", "batch_size", "snr_points", "repeats", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -390,7 +403,10 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
+    load_before = _load_average()
     results = {}
     for config in resolve_configs(args):
         print(f"[benchmark] {config.name}: {config.snr_points} SNR points x {config.examples} examples "
@@ -404,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
         "repeats": args.repeats,
         "quick": args.quick,
-        "environment": environment(args.device),
+        "environment": {**environment(args.device), "load_average_1min_before": load_before},
         "configs": results,
     }
     write_json(report, args.output)

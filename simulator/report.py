@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from simulator.atomic import atomic_path, write_text  # noqa: E402
 from simulator.metrics import METRICS  # noqa: E402
@@ -79,35 +80,47 @@ def markdown_tables(table: pd.DataFrame) -> str:
 
 
 def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
-    """One panel per channel, one curve per link with its confidence interval; log y for error rates."""
+    """One panel per channel, one curve per link with its confidence interval; log y for error rates.
+
+    Points with no errors are drawn as down-triangles at the upper end of their interval. The layout is fixed
+    (no ``tight_layout``, which took half of a report's time): panels of 4.2 x 3.8 in and a legend column on
+    the right.
+    """
     channels = list(dict.fromkeys(rows.channel))
     counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
-    fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels) + 0.8, 3.8), squeeze=False,
-                             sharey=True)
+    panel, legend_width, height = 4.2, 2.3, 3.8
+    width = panel * len(channels) + legend_width
+    fig, axes = plt.subplots(1, len(channels), figsize=(width, height), squeeze=False, sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.75 / width, right=1 - legend_width / width, bottom=0.13, top=0.91, wspace=0.06)
+    labels: dict[str, object] = {}
+    colors = {link: f"C{i % 10}" for i, link in enumerate(dict.fromkeys(rows.link))}  # one colour per link
     for ax, channel in zip(axes[0], channels, strict=True):
         for link, curve in rows[rows.channel == channel].groupby("link", sort=False):
             curve = curve.sort_values("snr_db")
             if counts_errors:
-                curve = curve[curve.value > 0]  # zero errors cannot be drawn on a log axis
+                # zero errors cannot be drawn on a log axis: mark the interval's upper end with a down-triangle
+                zero = curve[curve.value <= 0]
+                if not zero.empty:
+                    labels.setdefault("no errors (interval top)", Line2D([], [], linestyle="none", marker="v",
+                                                                         color="grey"))
+                ax.plot(zero.snr_db, zero.ci_high, linestyle="none", marker="v", markersize=5, color=colors[link],
+                        alpha=0.6)
+                curve = curve[curve.value > 0]
             if curve.empty:
                 continue
-            ax.plot(curve.snr_db, curve.value, marker="o", markersize=3.5, label=link)
-            ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2)
+            (line,) = ax.plot(curve.snr_db, curve.value, marker="o", markersize=3.5, label=link, color=colors[link])
+            ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2, color=colors[link])
+            labels.setdefault(link, line)
         ax.set_title(channel)
         ax.set_xlabel("SNR, Es/N0 (dB)")
         ax.grid(True, which="both", alpha=0.3)
         if counts_errors:
             ax.set_yscale("log")
     axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if handles:
-        fig.legend(handles, labels, loc="center right", fontsize="small")
-        fig.tight_layout(rect=(0, 0, 1 - 0.8 / (4.2 * len(channels) + 0.8) - 0.08, 1))
+    if labels:
+        labels = {k: v for k, v in labels.items() if k in colors} | {k: v for k, v in labels.items() if k not in colors}
+        fig.legend(list(labels.values()), list(labels), loc="center left", fontsize="small",
+                   bbox_to_anchor=(1 - (legend_width - 0.1) / width, 0.5))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)

@@ -108,7 +108,9 @@ def run_scenario(
     save_results(table, results_path)
     write_report(table, out)
     seconds = time.time() - started
-    manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3))
+    point_seconds = table.drop_duplicates("point_id").groupby("link", sort=False).seconds.sum()
+    manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3),
+                    seconds_per_link={link: round(float(s), 3) for link, s in point_seconds.items()})
     _write_json(out / "manifest.json", manifest)
     return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
 

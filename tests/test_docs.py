@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import theory
 from conftest import scenario_dict
+
 from simulator.channels import CHANNELS
 from simulator.cli import main
 from simulator.link import LINKS

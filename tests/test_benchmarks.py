@@ -1,0 +1,37 @@
+"""Smoke test of the benchmarks: they run at tiny size and write well-formed results (timings are not checked)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_digital_link_benchmark_quick(tmp_path: Path):
+    output = tmp_path / "x.json"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/digital_link.py", "--quick", "--output", str(output)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert output.is_file()
+    report = json.loads(output.read_text(encoding="utf-8"))
+
+    assert set(report["configs"]) == {"uncoded", "ldpc"}
+    for name, figures in report["configs"].items():
+        expected_bits = figures["sizes"]["info_bits_per_run"]
+        for side in ("direct", "semsim", "engine"):
+            assert figures[side]["mbit_per_s"] > 0, (name, side)
+            assert figures[side]["best_seconds"] > 0, (name, side)
+            assert figures[side]["info_bits"] == expected_bits, (name, side)
+        for ratio in ("ratio", "engine_ratio"):
+            assert math.isfinite(figures[ratio]) and figures[ratio] > 0, (name, ratio)
+    env = report["environment"]
+    assert env["torch_threads"] >= 1
+    assert env["device"] == "cpu"
+    assert env["versions"]["torch"] and env["versions"]["sionna"]
+    assert "ratio" in proc.stdout  # the printed table
