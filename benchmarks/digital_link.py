@@ -29,7 +29,7 @@ What is measured
 How to run
     ``.venv/bin/python benchmarks/digital_link.py`` (about 1-2 minutes on 2 CPU cores), or with ``--quick`` for
     a smoke run of a few seconds. ``--examples``, ``--batch-size`` and ``--snr-points`` override both
-    configurations' sizes; ``--device cuda`` runs both sides on a GPU. Results are printed as a table and
+    configurations' sizes; ``--device cuda`` runs both sides on a GPU. Recorded figures: ``NOTES.md``. Results are printed as a table and
     written to ``benchmarks/results/digital_link.json`` (``--output`` to change).
 
 How to read the ratio
@@ -403,6 +403,8 @@ def resolve_configs(args: argparse.Namespace) -> list[Config]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.device == "cuda":
+        args.device = "cuda:0"  # Sionna blocks accept only an indexed CUDA device
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)

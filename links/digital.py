@@ -16,8 +16,8 @@ from simulator.link import Link, TensorDict
 from simulator.metrics import Tally
 
 #: receiver call sizes that run fastest on a CPU (see DigitalLink.receive_batch_hint)
-LDPC_CODEWORDS_PER_CALL = 64
-DEMAPPER_SYMBOLS_PER_CALL = 2**15
+LDPC_CODEWORDS_PER_CALL = 96
+DEMAPPER_SYMBOLS_PER_THREAD = 2**14
 
 
 class LDPCParams(Params):
@@ -98,14 +98,15 @@ class DigitalLink(Link):
     @property
     def receive_batch_hint(self) -> int | None:
         # On a CPU the demapper and the LDPC decoder get slower per symbol once a call's working set leaves the
-        # caches (2 cores here: demapping 14.7 Msym/s at 2^14 symbols per call, 10.1 at 2^20; LDPC n=1024 with
-        # 20 iterations 1.7 ms per codeword at 50-100 codewords per call, 2.9 ms at 400, 5.9 ms at 1400).
-        # On a GPU, larger calls are faster: no limit.
+        # caches (2 cores: demapping 14.7 Msym/s at 2^14 symbols per call, 10.1 at 2^20; LDPC n=1024 with 20
+        # iterations 1.7 ms per codeword at 50-100 codewords per call, 2.9 ms at 400, 5.9 ms at 1400, and
+        # 16 cores were slower at 512 than at 100 too), while demapping on more threads needs larger calls to
+        # keep them busy (16 cores ran 2x slower at the 2-core size). On a GPU larger calls are faster: no limit.
         if self.device != "cpu":
             return None
         if self.params.ldpc is not None:
             return max(1, LDPC_CODEWORDS_PER_CALL // self.params.blocks_per_example)
-        return max(1, DEMAPPER_SYMBOLS_PER_CALL // self.channel_uses)
+        return max(1, DEMAPPER_SYMBOLS_PER_THREAD * torch.get_num_threads() // self.channel_uses)
 
     @property
     def code_rate(self) -> float:

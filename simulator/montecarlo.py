@@ -164,10 +164,11 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
         snrs.append(snr)
     packed, snr_packed = pack_outputs(outputs), torch.cat(snrs)
     total = snr_packed.shape[0]
+    size = math.ceil(total / math.ceil(total / receive_limit))  # equal calls, none above the limit
     pieces = [
-        _call(link_label, "receive", link.receive, slice_output(packed, start, start + receive_limit),
-              snr_packed[start : start + receive_limit])
-        for start in range(0, total, receive_limit)
+        _call(link_label, "receive", link.receive, slice_output(packed, start, start + size),
+              snr_packed[start : start + size])
+        for start in range(0, total, size)
     ]
     estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
     seconds = (time.perf_counter() - t0) / len(points)

@@ -225,6 +225,7 @@ class Scenario(_Strict):
             index = int(value.partition(":")[2] or 0)
             if not torch.cuda.is_available() or index >= torch.cuda.device_count():
                 raise ValueError(f"device {value!r} is not available here (torch sees no such CUDA device); use cpu")
+            return f"cuda:{index}"  # Sionna blocks accept only an indexed CUDA device
         return value
 
     @model_validator(mode="after")
