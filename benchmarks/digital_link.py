@@ -29,7 +29,7 @@ What is measured
 How to run
     ``.venv/bin/python benchmarks/digital_link.py`` (about 1-2 minutes on 2 CPU cores), or with ``--quick`` for
     a smoke run of a few seconds. ``--examples``, ``--batch-size`` and ``--snr-points`` override both
-    configurations' sizes; ``--device cuda`` runs both sides on a GPU. Recorded figures: ``NOTES.md``. Results are printed as a table and
+    configurations' sizes; ``--device cuda`` runs both sides on a GPU. Results are printed as a table and
     written to ``benchmarks/results/digital_link.json`` (``--output`` to change).
 
 How to read the ratio
@@ -37,7 +37,7 @@ How to read the ratio
     Sionna directly; the target is ``ratio >= 0.9`` (at most 10 % overhead). A ratio above 1 is possible: the
     engine's transmitter reuse and SNR packing can save more than its bookkeeping costs. ``engine_ratio`` is the
     same with the engine-only time. Timings depend on machine load; compare ratios from one run, not absolute
-    throughputs across machines.
+    throughputs across machines. Figures recorded so far, CPU and GPU: ``benchmarks/NOTES.md``.
 """
 
 from __future__ import annotations
