@@ -6,7 +6,9 @@ Bad input (scenario, paths, arguments) prints one line ``semsim: error: ...`` an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from simulator import __version__
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     bar.add_argument("--no-progress", dest="progress", action="store_false",
                      help="plain log lines instead of a progress bar")
 
+    train = sub.add_parser("train", help="train (or load from the cache) every link's artifacts, without sweeping")
+    train.add_argument("scenario", help="scenario YAML file")
+
     report = sub.add_parser("report", help="rebuild tables and plots of a results directory from results.csv")
     report.add_argument("directory")
 
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
     except UserError as err:
+        if os.environ.get("SEMSIM_DEBUG") and err.__cause__ is not None:
+            traceback.print_exception(err.__cause__)
         print(f"semsim: error: {' '.join(str(err).split())}", file=sys.stderr)
         return UserError.exit_status
     except KeyboardInterrupt:
@@ -83,6 +90,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         points = len(scenario.links) * len(scenario.channels) * len(scenario.snr_points())
         print(f"{args.scenario}: valid; {len(scenario.links)} links x {len(scenario.channels)} channels x "
               f"{len(scenario.snr_points())} SNR points = {points} points -> {scenario.output_dir()}")
+        return 0
+
+    if args.command == "train":
+        from simulator.assemble import build_data, build_link
+
+        data = build_data(scenario)
+        for spec in scenario.links:
+            link = build_link(spec, scenario, data)
+            print(f"semsim: {spec.label}: ready ({link.channel_uses} channel uses per example)")
         return 0
 
     from simulator.executors import EXECUTORS

@@ -37,8 +37,9 @@ class Executor(ABC):
         jobs: list[LinkJob],
         on_point_done: Callable[[PointResult], None],
         on_progress: Callable[[int], None],
+        on_link_ready: Callable[[str, dict], None] = lambda label, facts: None,
     ) -> None:
-        """Evaluate every point of every job."""
+        """Evaluate every point of every job; ``on_link_ready(label, link.describe())`` once a link is built."""
 
 
 class LocalExecutor(Executor):
@@ -46,7 +47,7 @@ class LocalExecutor(Executor):
 
     description = "in this process"
 
-    def run(self, scenario, jobs, on_point_done, on_progress) -> None:
+    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None) -> None:
         from simulator.assemble import build_channel, build_data, build_link
         from simulator.montecarlo import run_points
 
@@ -55,6 +56,7 @@ class LocalExecutor(Executor):
         channels = {}
         for job in jobs:
             link = build_link(job.link, scenario, data)
+            on_link_ready(job.link.label, link.describe())
             for p in job.points:
                 if p.channel not in channels:
                     channels[p.channel] = build_channel(channel_specs[p.channel], scenario.device)

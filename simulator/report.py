@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -17,11 +18,18 @@ from simulator.metrics import METRICS  # noqa: E402
 from simulator.results import load_results  # noqa: E402
 
 
-def write_report(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Write ``table.md`` and ``<metric>.png`` for every metric in ``table``; returns the paths written."""
+def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str, dict] | None = None) -> list[Path]:
+    """Write ``table.md`` and ``<metric>.png`` for every metric in ``table``; returns the paths written.
+
+    ``link_facts`` (link label -> ``Link.describe()``) adds a table of the links' own facts.
+    """
     out_dir = Path(out_dir)
     written = [out_dir / "table.md"]
-    write_text(written[0], markdown_tables(table))
+    text = markdown_tables(table)
+    if link_facts:
+        facts = pd.DataFrame.from_dict(link_facts, orient="index").rename_axis("link").reset_index()
+        text += f"\n## Link facts\n\n{facts.to_markdown(index=False, floatfmt='.4g')}\n"
+    write_text(written[0], text)
     for metric in _ordered_metrics(table):
         path = out_dir / f"{metric}.png"
         plot_metric(table[table.metric == metric], metric, path)
@@ -30,8 +38,14 @@ def write_report(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
 
 
 def report_directory(out_dir: str | Path) -> list[Path]:
-    """Rebuild tables and plots of a results directory from its ``results.csv``."""
-    return write_report(load_results(Path(out_dir) / "results.csv"), out_dir)
+    """Rebuild tables and plots of a results directory from its ``results.csv`` (and ``links.json``)."""
+    out_dir = Path(out_dir)
+    facts_path = out_dir / "links.json"
+    try:
+        facts = json.loads(facts_path.read_text(encoding="utf-8")) if facts_path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        facts = None
+    return write_report(load_results(out_dir / "results.csv"), out_dir, facts)
 
 
 def _ordered_metrics(table: pd.DataFrame) -> list[str]:

@@ -4,7 +4,9 @@ Outputs in the output directory (all written atomically):
 
 * ``results.csv``: the tidy table (:mod:`simulator.results`), rewritten each time a point finishes;
 * ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.report`);
-* ``manifest.json``: versions, seed, scenario hash, git commit, timings and point counts.
+* ``manifest.json``: versions, seed, scenario hash, git commit, timings and point counts;
+* ``links.json``: each link's own facts (``Link.describe()``: channel uses, rates, parameter counts, accuracy
+  of trained parts), also shown in ``table.md``.
 
 Resuming: a point whose ``point_id`` already has rows in ``results.csv`` is not recomputed. Rows of points that
 are no longer in the scenario are moved to ``superseded.csv`` rather than deleted.
@@ -93,6 +95,12 @@ def run_scenario(
         save_results(_sorted(_concat(rows), order), results_path)
         bar.message(_point_line(result, new))
 
+    facts_path = out / "links.json"
+    facts = _read_json(facts_path)
+
+    def on_link_ready(label: str, link_facts: dict) -> None:
+        facts[label] = link_facts
+
     jobs = [
         LinkJob(spec, [point for label, point in pending if label == spec.label])
         for spec in scenario.links
@@ -100,19 +108,29 @@ def run_scenario(
     ]
     try:
         if jobs:
-            EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance)
+            EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, on_link_ready)
     finally:
         bar.close()
 
     table = _sorted(_concat(rows), order)
     save_results(table, results_path)
-    write_report(table, out)
+    facts = {spec.label: facts[spec.label] for spec in scenario.links if spec.label in facts}
+    if facts:
+        _write_json(facts_path, facts)
+    write_report(table, out, facts)
     seconds = time.time() - started
     point_seconds = table.drop_duplicates("point_id").groupby("link", sort=False).seconds.sum()
     manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3),
                     seconds_per_link={link: round(float(s), 3) for link, s in point_seconds.items()})
     _write_json(out / "manifest.json", manifest)
     return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _write_json(path: Path, content: dict) -> None:

@@ -1,0 +1,1 @@
+"""RKD-SC: large-model-enabled semantic communication with robust knowledge distillation."""

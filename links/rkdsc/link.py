@@ -1,0 +1,80 @@
+"""The ``rkdsc`` link: student + CAT encoder at the transmitter, CAT decoder + classifier at the receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from links.rkdsc.pipeline import PipelineParams, prepare
+from simulator.channels.base import ChannelOutput
+from simulator.errors import UserError
+from simulator.link import Link, TensorDict
+from simulator.metrics import Tally
+
+
+class RKDSCLink(Link):
+    """RKD-SC semantic link: distilled student encoder, channel-aware transformer codec, image classifier.
+
+    Building the link loads its trained stages from the artifact cache and trains the missing ones
+    (teacher, KDL-DARTS search, stage 1, stage 2). Metric: top-1 ``accuracy``. ``symbols`` is the symbol
+    budget L per image used in the sweep (one trained model serves every budget up to ``cat.max_symbols``).
+    """
+
+    description = "RKD-SC: distilled student + channel-aware transformer codec, top-1 accuracy"
+    metrics = ("accuracy",)
+    snr_adaptive = True  # the CAT encoder is conditioned on the SNR
+
+    class Params(PipelineParams):
+        symbols: int = Field(default=16, ge=1, le=4096, description="complex symbols per image in the sweep")
+
+    def __init__(self, params=None, context=None):
+        super().__init__(params, context)
+        data = self.context.data
+        if data is None:
+            raise UserError("link type rkdsc needs images: add a data source to the scenario, e.g. "
+                            "`data: {type: digits}`")
+        if self.params.symbols > self.params.cat.max_symbols:
+            raise UserError(f"symbols ({self.params.symbols}) exceeds cat.max_symbols ({self.params.cat.max_symbols})")
+        data_config = {"type": getattr(data, "type_name", type(data).__name__),
+                       **data.params.model_dump(mode="json")}
+        training = self.params.model_dump(mode="json", exclude={"symbols"})
+        self.models = prepare(PipelineParams(**training), data, data_config, self.device)
+        self.data = data
+
+    @property
+    def channel_uses(self) -> int:
+        return self.params.symbols
+
+    def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
+        batch = self.data.test_batch(batch_index, batch_size)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def encode(self, batch: TensorDict) -> TensorDict:
+        return {"embedding": self.models.student(batch["images"])}
+
+    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        return self.models.encoder(encoded["embedding"], snr_db, self.params.symbols)
+
+    def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
+        embedding = self.models.decoder(received.symbols, received.no_eff, snr_db)
+        return {"prediction": self.models.head(embedding).argmax(dim=1)}
+
+    def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
+        return {"accuracy": Tally((estimate["prediction"] == batch["labels"]).long(), 1)}
+
+    def describe(self) -> dict[str, Any]:
+        report = self.models.report
+        teacher, student, stage2 = report["teacher"], report["student"], report["stage2"]
+        return {
+            **super().describe(),
+            "teacher_parameters": teacher["parameters"],
+            "teacher_test_accuracy": teacher["test_accuracy"],
+            "student_parameters": student["parameters"],
+            "student_flops": student["flops"],
+            "student_to_teacher_parameters": student["parameter_ratio"],
+            "student_clean_test_accuracy": student["clean_test_accuracy"],
+            "student_to_teacher_accuracy": student["clean_test_accuracy"] / max(teacher["test_accuracy"], 1e-9),
+            "cat_parameters": stage2["cat_parameters"],
+        }

@@ -1,0 +1,354 @@
+"""The RKD-SC training pipeline: teacher -> KDL-DARTS search -> stage 1 (distillation) -> stage 2 (robust codec).
+
+Each stage is an artifact (:mod:`simulator.artifacts`) keyed by its own settings and the keys of the stages it
+builds on, so changing a stage-2 setting retrains stage 2 only, and a finished stage is loaded, not retrained.
+
+Stage 1 distils the teacher into the student without a channel: ``mse_weight * MSE(student, teacher embedding)
++ kl_weight * T^2 * KL(teacher logits / T || teacher head(student embedding) / T)``.
+Stage 2 trains the CAT encoder/decoder and the classifier head through semsim's channels, with a random channel
+type per batch, a random symbol budget per batch and an SNR drawn uniformly per example:
+``feature_weight * MSE(decoded, teacher embedding) + task_weight * cross-entropy``; the student is frozen
+(``student_lr: 0``) or fine-tuned at ``student_lr``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+
+from links.rkdsc import darts
+from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
+from links.rkdsc.teacher import TeacherParams, ViTTeacher
+from links.rkdsc.training import accuracy, minibatches, plot_curves, run_epochs
+from simulator.artifacts import Artifact, artifact
+from simulator.channels import CHANNELS
+from simulator.config_model import Params
+from simulator.datasource import DataSource
+from simulator.seeding import derive_seed, seeded
+
+
+class SearchParams(Params):
+    """KDL-DARTS (see :mod:`links.rkdsc.darts`)."""
+
+    cells: int = Field(default=3, ge=1, le=12)
+    nodes: int = Field(default=3, ge=1, le=8)
+    channels: int = Field(default=12, ge=2, le=256)
+    epochs: int = Field(default=10, ge=1, le=1000)
+    batch_size: int = Field(default=64, ge=1)
+    weight_lr: float = Field(default=3e-3, gt=0.0)
+    arch_lr: float = Field(default=3e-3, gt=0.0)
+    lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity")
+    complexity: Literal["params", "flops"] = "params"
+    edges_per_node: int = Field(default=2, ge=1, le=8)
+
+
+class Stage1Params(Params):
+    """Distillation of the teacher into the derived student, no channel."""
+
+    epochs: int = Field(default=60, ge=1, le=10_000)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=3e-3, gt=0.0)
+    mse_weight: float = Field(default=1.0, ge=0.0)
+    kl_weight: float = Field(default=0.5, ge=0.0)
+    temperature: float = Field(default=4.0, gt=0.0)
+
+
+class Stage2Params(Params):
+    """Robust training of the CAT codec and the classifier head through the channels."""
+
+    epochs: int = Field(default=40, ge=1, le=10_000)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0.0)
+    snr_min: float = Field(default=-10.0, ge=-50.0, le=60.0, description="dB, Es/N0")
+    snr_max: float = Field(default=20.0, ge=-50.0, le=60.0)
+    channels: tuple[Literal["awgn", "rayleigh", "ofdm"], ...] = Field(default=("awgn", "rayleigh", "ofdm"),
+                                                                     min_length=1)
+    feature_weight: float = Field(default=1.0, ge=0.0)
+    task_weight: float = Field(default=1.0, ge=0.0)
+    student_lr: float = Field(default=0.0, ge=0.0, description="0: student frozen")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.snr_max < self.snr_min:
+            raise ValueError(f"snr_max ({self.snr_max}) is below snr_min ({self.snr_min})")
+        return self
+
+
+class PipelineParams(Params):
+    """Every training setting of the RKD-SC link."""
+
+    teacher: TeacherParams = TeacherParams()
+    search: SearchParams = SearchParams()
+    stage1: Stage1Params = Stage1Params()
+    stage2: Stage2Params = Stage2Params()
+    cat: CATParams = CATParams()
+    train_seed: int = Field(default=0, ge=0)
+
+
+@dataclass
+class RKDSCModels:
+    """The trained pieces, in eval mode, and what was measured while making them."""
+
+    teacher: ViTTeacher
+    student: nn.Module
+    encoder: CATEncoder
+    decoder: CATDecoder
+    head: nn.Linear
+    report: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+
+
+def prepare(params: PipelineParams, data: DataSource, data_config: dict, device: str = "cpu") -> RKDSCModels:
+    """Load every stage from the cache, training the ones that are missing."""
+    train, val, test = data.split("train"), data.split("val"), data.split("test")
+    channels, size = train.images.shape[1], train.images.shape[-1]
+    seed = params.train_seed
+    report: dict[str, Any] = {}
+
+    with _initialised(seed, "teacher"):
+        teacher = ViTTeacher(params.teacher, channels, size, data.num_classes).to(device)
+    teacher_art = artifact("teacher", {"teacher": params.teacher.model_dump(mode="json"), "data": data_config,
+                                       "seed": seed})
+    if not teacher_art.exists():
+        _train_teacher(teacher, params.teacher, train, val, test, teacher_art, seed, device)
+    teacher_art.load_into(teacher, device).eval()
+    teacher.requires_grad_(False)
+    report["teacher"] = teacher_art.meta()["metrics"]
+
+    with torch.no_grad():
+        targets = {name: _batched(teacher, split.images.to(device))
+                   for name, split in (("train", train), ("val", val), ("test", test))}
+
+    search_art = artifact("search", {"search": params.search.model_dump(mode="json"), "seed": seed},
+                          {"teacher": teacher_art.key})
+    if not search_art.exists():
+        _search(params.search, train, val, targets, teacher.embed_dim, search_art, seed, device)
+    genotype = darts.Genotype.from_dict(search_art.meta()["metrics"]["genotype"])
+    report["search"] = {k: v for k, v in search_art.meta()["metrics"].items() if k != "history"}
+
+    with _initialised(seed, "student"):
+        student = _student(genotype, teacher, channels, device)
+    student_art = artifact("student", {"stage1": params.stage1.model_dump(mode="json"), "seed": seed},
+                           {"teacher": teacher_art.key, "search": search_art.key})
+    if not student_art.exists():
+        _stage1(student, teacher, params.stage1, train, test, targets, student_art, seed, device, size)
+    student_art.load_into(student, device).eval()
+    report["student"] = student_art.meta()["metrics"]
+
+    with _initialised(seed, "codec"):
+        codec = _codec(params.cat, teacher, student, device)
+    stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
+                                     "cat": params.cat.model_dump(mode="json"), "seed": seed},
+                          {"student": student_art.key})
+    if not stage2_art.exists():
+        _stage2(codec, params, train, val, targets, stage2_art, seed, device)
+    stage2_art.load_into(codec, device).eval()
+    codec.requires_grad_(False)
+    report["stage2"] = stage2_art.meta()["metrics"]
+    return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"], report,
+                       {"teacher": teacher_art, "search": search_art, "student": student_art, "stage2": stage2_art})
+
+
+@contextlib.contextmanager
+def _initialised(seed: int, name: str):
+    """Deterministic weight initialisation of the modules built inside, leaving torch's global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init", name))
+        yield
+
+
+def _codec(cat: CATParams, teacher: ViTTeacher, student: nn.Module, device: str) -> nn.ModuleDict:
+    """Stage-2 modules: CAT encoder and decoder, a classifier head started from the teacher's, the student."""
+    return nn.ModuleDict({
+        "encoder": CATEncoder(cat, teacher.embed_dim),
+        "decoder": CATDecoder(cat, teacher.embed_dim),
+        "head": copy.deepcopy(teacher.head).requires_grad_(True),
+        "student": copy.deepcopy(student),
+    }).to(device)
+
+
+def _batched(teacher: ViTTeacher, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
+    pieces = [teacher(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return {"embedding": torch.cat([p[0] for p in pieces]), "logits": torch.cat([p[1] for p in pieces])}
+
+
+def _cosine_lr(optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs: int, warmup: int = 0) -> None:
+    """Learning rate of ``epoch``: linear warm-up over ``warmup`` epochs, then cosine decay to 0."""
+    scale = min(1.0, (epoch + 1) / warmup) if warmup else 1.0
+    for group in optimizer.param_groups:
+        group["lr"] = base * group.get("lr_scale", 1.0) * scale * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
+def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
+    teacher.normalize.fit(train.images)
+    teacher.to(device)
+    optimizer = torch.optim.AdamW(teacher.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    images, labels = train.images.to(device), train.labels.to(device)
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
+        _cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
+        generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
+        total = 0.0
+        for index in minibatches(len(labels), p.batch_size, generator):
+            loss = F.cross_entropy(teacher(images[index])[1], labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        return {"loss": total / len(labels)}
+
+    history = run_epochs(art, teacher, optimizer, p.epochs, epoch_fn, "teacher", device)
+    predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
+    metrics = {"parameters": darts.count_parameters(teacher),
+               "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
+               "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
+    plot_curves(history, art.directory / "curves.png", "teacher")
+    art.save(teacher, {"teacher": p.model_dump(mode="json")}, {}, metrics, _card("Teacher (ViT)", metrics))
+
+
+def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
+    config = darts.SearchConfig(**p.model_dump(), seed=seed)
+    result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
+                          val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
+    student = darts.build_student(result.genotype, train.images.shape[1], embed_dim)
+    metrics = {"genotype": result.genotype.to_dict(), "derived_parameters": darts.count_parameters(student),
+               "history": result.history}
+    if result.history:
+        plot_curves(result.history, art.directory / "curves.png", "KDL-DARTS search")
+    art.save(None, {"search": p.model_dump(mode="json")}, {}, metrics)
+
+
+def _student(genotype, teacher: ViTTeacher, channels: int, device: str) -> nn.Module:
+    """Derived student behind a copy of the teacher's input normalisation: raw images -> embedding."""
+    return nn.Sequential(copy.deepcopy(teacher.normalize),
+                         darts.build_student(genotype, channels, teacher.embed_dim)).to(device)
+
+
+def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifact, seed: int, device: str,
+            size: int) -> None:
+    net = student[1]
+    optimizer = torch.optim.Adam(net.parameters(), lr=p.lr)
+    images = train.images.to(device)
+    t_emb, t_logits = targets["train"]["embedding"], targets["train"]["logits"]
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        generator = torch.Generator().manual_seed(derive_seed(seed, "stage1-batches", epoch))
+        total = 0.0
+        for index in minibatches(len(images), p.batch_size, generator):
+            embedding = student(images[index])
+            loss = p.mse_weight * F.mse_loss(embedding, t_emb[index])
+            if p.kl_weight:
+                tau = p.temperature
+                loss = loss + p.kl_weight * tau * tau * F.kl_div(
+                    F.log_softmax(teacher.head(embedding) / tau, dim=1),
+                    F.log_softmax(t_logits[index] / tau, dim=1), log_target=True, reduction="batchmean")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        return {"loss": total / len(images)}
+
+    history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, "stage 1 (distillation)", device)
+    student.eval()
+    teacher_params = darts.count_parameters(teacher)
+    params = darts.count_parameters(net)
+    metrics = {
+        "parameters": params,
+        "flops": darts.count_flops(net, (train.images.shape[1], size, size)),
+        "teacher_parameters": teacher_params,
+        "parameter_ratio": params / teacher_params,
+        "clean_test_accuracy": accuracy(lambda x: teacher.head(student(x.to(device))), test.images,
+                                        test.labels.to(device)),
+        "embedding_mse_test": float(F.mse_loss(_embed(student, test.images.to(device)),
+                                               targets["test"]["embedding"])),
+        "history": history,
+    }
+    plot_curves(history, art.directory / "curves.png", "stage 1: distillation")
+    art.save(student, {"stage1": p.model_dump(mode="json")}, {}, metrics, _card("Student", metrics))
+
+
+@torch.no_grad()
+def _embed(module: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    return torch.cat([module(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
+
+
+def training_channels(names, device: str) -> dict[str, Any]:
+    """Stage-2 channels with their documented defaults."""
+    return {name: CHANNELS.resolve(name)(device=device) for name in names}
+
+
+def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, art: Artifact, seed: int,
+            device: str) -> None:
+    p = params.stage2
+    groups = [{"params": [*codec["encoder"].parameters(), *codec["decoder"].parameters(),
+                          *codec["head"].parameters()], "lr_scale": 1.0}]
+    if p.student_lr > 0:
+        groups.append({"params": list(codec["student"].parameters()), "lr_scale": p.student_lr / p.lr})
+    else:
+        codec["student"].requires_grad_(False)
+    optimizer = torch.optim.Adam(groups, lr=p.lr)
+    channels = training_channels(p.channels, device)
+    images, labels = train.images.to(device), train.labels.to(device)
+    t_emb = targets["train"]["embedding"]
+    budgets = params.cat.budgets
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        codec["student"].train(p.student_lr > 0)
+        generator = torch.Generator().manual_seed(derive_seed(seed, "stage2-batches", epoch))
+        total, correct = 0.0, 0
+        for step, index in enumerate(minibatches(len(labels), p.batch_size, generator)):
+            name = p.channels[int(torch.randint(len(p.channels), (1,), generator=generator))]
+            budget = budgets[int(torch.randint(len(budgets), (1,), generator=generator))]
+            snr = p.snr_min + (p.snr_max - p.snr_min) * torch.rand(len(index), generator=generator)
+            snr = snr.to(device)
+            embedding = codec["student"](images[index])
+            symbols = codec["encoder"](embedding, snr, budget)
+            with seeded(derive_seed(seed, "stage2-channel", epoch, step), device):
+                received = channels[name](symbols, snr)
+            decoded = codec["decoder"](received.symbols, received.no_eff, snr)
+            logits = codec["head"](decoded)
+            loss = p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
+                logits, labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            correct += int((logits.argmax(dim=1) == labels[index]).sum())
+        return {"loss": total / len(labels), "train_accuracy": correct / len(labels)}
+
+    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, "stage 2 (robust codec)", device)
+    codec.eval()
+    metrics = {
+        "cat_parameters": darts.count_parameters(codec["encoder"]) + darts.count_parameters(codec["decoder"]),
+        "val_accuracy_awgn": {f"{snr:g} dB": _val_accuracy(codec, channels.get("awgn") or next(iter(
+            channels.values())), val, params.cat.max_symbols, snr, seed, device) for snr in (0.0, 10.0, 20.0)},
+        "history": history,
+    }
+    plot_curves(history, art.directory / "curves.png", "stage 2: robust codec")
+    art.save(codec, {"stage2": p.model_dump(mode="json")}, {}, metrics, _card("Stage-2 codec", metrics))
+
+
+@torch.no_grad()
+def _val_accuracy(codec, channel, val, budget: int, snr_db: float, seed: int, device: str) -> float:
+    images = val.images.to(device)
+    snr = torch.full((len(images),), snr_db, device=device)
+    with seeded(derive_seed(seed, "stage2-val", snr_db), device):
+        received = channel(codec["encoder"](codec["student"](images), snr, budget), snr)
+    logits = codec["head"](codec["decoder"](received.symbols, received.no_eff, snr))
+    return float((logits.argmax(dim=1).cpu() == val.labels).float().mean())
+
+
+def _card(title: str, metrics: dict[str, Any]) -> str:
+    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items() if k != "history")
+    return f"# {title}\n\n| quantity | value |\n| --- | --- |\n{rows}\n"

@@ -1,0 +1,87 @@
+"""Artifacts: safetensors weights with a JSON sidecar, bad checkpoints rejected in one line, training resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from links.rkdsc.training import run_epochs
+from simulator.artifacts import artifact, artifact_key, load_weights
+from simulator.errors import UserError
+
+
+def small_net(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_keys_depend_on_config_and_parents():
+    base = artifact_key("student", {"lr": 1e-3}, {"teacher": "abc"})
+    assert base == artifact_key("student", {"lr": 1e-3}, {"teacher": "abc"})
+    assert base != artifact_key("student", {"lr": 2e-3}, {"teacher": "abc"})
+    assert base != artifact_key("student", {"lr": 1e-3}, {"teacher": "abd"})
+
+
+def test_save_and_load_round_trip_with_sidecar(tmp_path):
+    art = artifact("demo", {"x": 1}, root=tmp_path)
+    assert not art.exists()
+    net = small_net(0)
+    art.save(net, {"x": 1}, {}, {"accuracy": 0.5}, card="# card\n")
+    assert art.exists()
+    meta = json.loads(art.meta_path.read_text())
+    assert meta["key"] == art.key and meta["metrics"] == {"accuracy": 0.5} and "torch" in meta["versions"]
+    assert (art.directory / "card.md").read_text() == "# card\n"
+    other = art.load_into(small_net(1))
+    for a, b in zip(net.parameters(), other.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert art.weights_path.read_bytes()[:8] != b"\x80\x02\x80\x03"[:8]  # not a pickle
+
+
+def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
+    art = artifact("demo", {}, root=tmp_path)
+    art.save(small_net(), {}, {}, {})
+    with pytest.raises(UserError, match="does not fit the model .*missing"):
+        art.load_into(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2), nn.Linear(2, 2)))
+    with pytest.raises(UserError, match="wrong shape"):
+        art.load_into(nn.Sequential(nn.Linear(4, 9), nn.ReLU(), nn.Linear(9, 2)))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 5 + b"garbage")
+    with pytest.raises(UserError, match="not a readable safetensors file") as err:
+        load_weights(small_net(), corrupt)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="checkpoint not found"):
+        load_weights(small_net(), tmp_path / "missing.safetensors")
+
+
+def train(art, epochs: int, stop_after: int | None = None) -> nn.Module:
+    net = small_net(0)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+    data = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+    target = data[:, :2] * 3
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        if stop_after is not None and epoch == stop_after:
+            raise KeyboardInterrupt
+        loss = nn.functional.mse_loss(net(data), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item()}
+
+    history = run_epochs(art, net, optimizer, epochs, epoch_fn, "test")
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
+    return net
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    uninterrupted = train(artifact("a", {}, root=tmp_path), 6)
+    resumed_art = artifact("b", {}, root=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train(resumed_art, 6, stop_after=3)
+    assert json.loads((resumed_art.directory / "checkpoint.json").read_text())["epoch"] == 3
+    resumed = train(resumed_art, 6)
+    for a, b in zip(uninterrupted.parameters(), resumed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
