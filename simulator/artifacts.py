@@ -46,7 +46,6 @@ def artifact_key(kind: str, config: Any, parents: dict[str, str] | None = None) 
 
 
 def _versions() -> dict[str, str]:
-    import sionna.phy  # noqa: F401  (its version comes from the distribution)
     from importlib.metadata import version
 
     import simulator

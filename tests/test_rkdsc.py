@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import scenario_dict
 
 import links.rkdsc.pipeline as pipeline
-from conftest import scenario_dict
 from simulator.cli import main
 
 TINY = {
