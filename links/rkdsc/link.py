@@ -39,8 +39,8 @@ class RKDSCLink(Link):
             raise UserError(f"symbols ({self.params.symbols}) exceeds cat.max_symbols ({self.params.cat.max_symbols})")
         data_config = {"type": getattr(data, "type_name", type(data).__name__),
                        **data.params.model_dump(mode="json")}
-        training = self.params.model_dump(mode="json", exclude={"symbols"})
-        self.models = prepare(PipelineParams(**training), data, data_config, self.device)
+        training = PipelineParams(**{name: getattr(self.params, name) for name in PipelineParams.model_fields})
+        self.models = prepare(training, data, data_config, self.device)
         self.data = data
 
     @property

@@ -26,7 +26,7 @@ from torch import nn
 
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
-from links.rkdsc.teacher import TeacherParams, ViTTeacher
+from links.rkdsc.teacher import TeacherParams, build_teacher
 from links.rkdsc.training import accuracy, minibatches, plot_curves, run_epochs
 from simulator.artifacts import Artifact, artifact
 from simulator.channels import CHANNELS
@@ -97,7 +97,7 @@ class PipelineParams(Params):
 class RKDSCModels:
     """The trained pieces, in eval mode, and what was measured while making them."""
 
-    teacher: ViTTeacher
+    teacher: nn.Module
     student: nn.Module
     encoder: CATEncoder
     decoder: CATDecoder
@@ -114,12 +114,14 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     report: dict[str, Any] = {}
 
     with _initialised(seed, "teacher"):
-        teacher = ViTTeacher(params.teacher, channels, size, data.num_classes).to(device)
-    teacher_art = artifact("teacher", {"teacher": params.teacher.model_dump(mode="json"), "data": data_config,
+        teacher = build_teacher(params.teacher, channels, size, data.num_classes).to(device)
+    teacher_art = artifact("teacher", {"teacher": params.teacher.model_dump(mode="json", exclude={"offline"}),
+                                       "data": data_config,
                                        "seed": seed})
     if not teacher_art.exists():
         _train_teacher(teacher, params.teacher, train, val, test, teacher_art, seed, device)
-    teacher_art.load_into(teacher, device).eval()
+    teacher_art.load_into(teacher.trained_part(), device)
+    teacher.eval()
     teacher.requires_grad_(False)
     report["teacher"] = teacher_art.meta()["metrics"]
 
@@ -165,7 +167,7 @@ def _initialised(seed: int, name: str):
         yield
 
 
-def _codec(cat: CATParams, teacher: ViTTeacher, student: nn.Module, device: str) -> nn.ModuleDict:
+def _codec(cat: CATParams, teacher: nn.Module, student: nn.Module, device: str) -> nn.ModuleDict:
     """Stage-2 modules: CAT encoder and decoder, a classifier head started from the teacher's, the student."""
     return nn.ModuleDict({
         "encoder": CATEncoder(cat, teacher.embed_dim),
@@ -175,7 +177,7 @@ def _codec(cat: CATParams, teacher: ViTTeacher, student: nn.Module, device: str)
     }).to(device)
 
 
-def _batched(teacher: ViTTeacher, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
+def _batched(teacher: nn.Module, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
     pieces = [teacher(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
     return {"embedding": torch.cat([p[0] for p in pieces]), "logits": torch.cat([p[1] for p in pieces])}
 
@@ -188,9 +190,11 @@ def _cosine_lr(optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs
 
 
 def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
-    teacher.normalize.fit(train.images)
+    teacher.fit_normalization(train.images)
     teacher.to(device)
-    optimizer = torch.optim.AdamW(teacher.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    trained = teacher.trained_part()
+    optimizer = torch.optim.AdamW([q for q in trained.parameters() if q.requires_grad], lr=p.lr,
+                                  weight_decay=p.weight_decay)
     images, labels = train.images.to(device), train.labels.to(device)
 
     def epoch_fn(epoch: int) -> dict[str, float]:
@@ -206,13 +210,13 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
             total += loss.item() * len(index)
         return {"loss": total / len(labels)}
 
-    history = run_epochs(art, teacher, optimizer, p.epochs, epoch_fn, "teacher", device)
+    history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
     metrics = {"parameters": darts.count_parameters(teacher),
                "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
                "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
     plot_curves(history, art.directory / "curves.png", "teacher")
-    art.save(teacher, {"teacher": p.model_dump(mode="json")}, {}, metrics, _card("Teacher (ViT)", metrics))
+    art.save(trained, {"teacher": p.model_dump(mode="json")}, {}, metrics, _card(f"Teacher ({p.type})", metrics))
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
@@ -227,7 +231,7 @@ def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact,
     art.save(None, {"search": p.model_dump(mode="json")}, {}, metrics)
 
 
-def _student(genotype, teacher: ViTTeacher, channels: int, device: str) -> nn.Module:
+def _student(genotype, teacher: nn.Module, channels: int, device: str) -> nn.Module:
     """Derived student behind a copy of the teacher's input normalisation: raw images -> embedding."""
     return nn.Sequential(copy.deepcopy(teacher.normalize),
                          darts.build_student(genotype, channels, teacher.embed_dim)).to(device)
