@@ -75,3 +75,12 @@ def test_rkdsc_without_data_is_a_one_line_error(cache, tmp_path, capsys):
     assert main(["run", str(path), "-o", str(tmp_path / "out"), "--no-progress"]) == 2
     assert "needs images: add a data source" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_train_command_prepares_every_link_without_sweeping(cache, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(rkdsc_scenario()))
+    assert main(["train", str(path)]) == 0
+    assert "semsim: rkdsc: ready (4 channel uses per example)" in capsys.readouterr().out
+    assert len(list(cache.glob("*/meta.json"))) == 4
+    assert not (tmp_path / "results").exists()
