@@ -7,11 +7,11 @@ What is measured
     block fading (one fade per image), on the embedded digits (``data: {type: digits}``), with a fixed number of
     test images per point (``target_errors: 0``, so every side evaluates exactly the same number of images).
 
-    The link is built once before any clock starts: its trained stages come from the artifact cache
-    (``$SEMSIM_CACHE_DIR`` or ``.semsim-cache``). By default it uses the quickstart's link settings
-    (``scenarios/quickstart.yaml``) with ``symbols: 16``; if the cache lacks them, the first run trains the full
-    pipeline (about 2 minutes on 2 CPU cores), which is never timed. Four ways of running the sweep are timed,
-    interleaved, each ``--repeats`` times (the best time counts), after a warm-up:
+    The link is built once before any clock starts (``link_build_seconds`` in the JSON, training included): its
+    trained stages come from the artifact cache (``$SEMSIM_CACHE_DIR`` or ``.semsim-cache``). By default it uses
+    the quickstart's link settings (``scenarios/quickstart.yaml``) with ``symbols: 16``; if the cache lacks them,
+    the first run trains the full pipeline (about 2 minutes on 2 CPU cores), which is never timed. Four ways of
+    running the sweep are timed, interleaved, each ``--repeats`` times (the best time counts), after a warm-up:
 
     * ``plain``: the loop of the authors' notebooks, no semsim engine: for each channel, for each SNR, for each
       batch of test images: ``link.models.student`` -> ``.encoder`` -> channel -> ``.decoder`` -> ``.head`` ->
@@ -19,7 +19,7 @@ What is measured
       the clock starts; the channels are the same ``AWGNChannel`` and ``RayleighChannel(fading="block")``
       objects the engine uses.
     * ``semsim``: the real end-to-end run, ``simulator.sweep.run_scenario`` into a fresh temporary directory:
-      loading the link from the cache (no training; ``link_build_seconds`` in the JSON is that cost alone), the
+      loading the link from the cache (never training: the untimed build before it filled the cache), the
       Monte-Carlo loop, confidence intervals, ``results.csv``, ``table.md``, the plot, ``manifest.json``.
     * ``engine``: only the Monte-Carlo loop, ``simulator.montecarlo.run_points``, on the link and channels built
       before the clock starts (the same footing as ``plain``).
@@ -32,7 +32,7 @@ What is measured
     The plain loop runs the whole link once per point and batch.
 
 How to run
-    ``.venv/bin/python benchmarks/semantic_sweep.py`` (about a minute on 2 CPU cores once the models are cached),
+    ``.venv/bin/python benchmarks/semantic_sweep.py`` (about 30 seconds on 2 CPU cores once the models are cached),
     or ``--quick`` for a smoke run of about 15 seconds: tiny training settings (as in ``tests/test_rkdsc.py``),
     trained into a temporary ``SEMSIM_CACHE_DIR``, 4 symbols per image, 6 SNR points (-10..20 dB in steps of
     6 dB), 120 images per point. ``--images`` and

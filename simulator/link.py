@@ -81,8 +81,9 @@ class Link(ABC):
     def receive_batch_hint(self) -> int | None:
         """Largest number of examples the receiver handles efficiently in one call, or ``None`` for no limit.
 
-        The runner packs several SNR points into one receiver call up to this size (and up to the scenario's
-        ``monte_carlo.max_receiver_batch``). Packing never changes results, only speed.
+        The runner packs several SNR points into one receiver call (and, for an SNR-adaptive link, one
+        ``modulate`` call) up to this size and up to the scenario's ``monte_carlo.max_receiver_batch``.
+        Packing never changes results, only speed.
         """
         return None
 

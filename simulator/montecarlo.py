@@ -152,24 +152,26 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
     then scoring per point."""
     t0 = time.perf_counter()
     batch_size = next(iter(batch.values())).shape[0]
-    outputs, snrs = [], []
-    for p in points:
-        snr = torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device)
-        symbols = shared_symbols
-        if symbols is None:
-            symbols = _call(link_label, "modulate", link.modulate, encoded, snr)
-            check_symbols(link_label, symbols, batch_size, link.channel_uses)
+    snrs = [torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device) for p in points]
+    snr_packed = torch.cat(snrs)
+    chunks = _chunks(snr_packed.shape[0], receive_limit)
+    if shared_symbols is None:  # SNR-adaptive transmitter: packed calls over every point of this channel
+        repeated = {k: torch.cat([v] * len(points)) for k, v in encoded.items()}
+        pieces = []
+        for part in chunks:
+            symbols = _call(link_label, "modulate", link.modulate, {k: v[part] for k, v in repeated.items()},
+                            snr_packed[part])
+            check_symbols(link_label, symbols, part.stop - part.start, link.channel_uses)
+            pieces.append(symbols)
+        packed_symbols = torch.cat(pieces)
+    outputs = []
+    for i, p in enumerate(points):
+        symbols = packed_symbols[i * batch_size : (i + 1) * batch_size] if shared_symbols is None else shared_symbols
         with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
-            outputs.append(channel(symbols, snr))
-        snrs.append(snr)
-    packed, snr_packed = pack_outputs(outputs), torch.cat(snrs)
-    total = snr_packed.shape[0]
-    size = math.ceil(total / math.ceil(total / receive_limit))  # equal calls, none above the limit
-    pieces = [
-        _call(link_label, "receive", link.receive, slice_output(packed, start, start + size),
-              snr_packed[start : start + size])
-        for start in range(0, total, size)
-    ]
+            outputs.append(channel(symbols, snrs[i]))
+    packed = pack_outputs(outputs)
+    pieces = [_call(link_label, "receive", link.receive, slice_output(packed, part.start, part.stop), snr_packed[part])
+              for part in chunks]
     estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
     seconds = (time.perf_counter() - t0) / len(points)
     for i, p in enumerate(points):
@@ -183,6 +185,13 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
             acc[0] += count
             acc[1] += trials
         r.seconds += seconds
+
+
+def _chunks(total: int, limit: int) -> list[slice]:
+    """``range(total)`` in equal consecutive slices of at most ``limit`` (per-example link methods give the same
+    results in one call or many)."""
+    size = math.ceil(total / math.ceil(total / limit))
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
 def slice_output(output: ChannelOutput, start: int, stop: int) -> ChannelOutput:
