@@ -45,19 +45,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
+from _common import environment, load_average, synchronize, write_json
 from sionna.phy.channel import AWGN
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Constellation, Demapper, Mapper
@@ -197,10 +194,10 @@ class DirectLoop:
 
 def time_direct(loop: DirectLoop, config: Config) -> Run:
     """One timed run of the plain loop (blocks already built)."""
-    _sync(loop.device)
+    synchronize(loop.device)
     t0 = time.perf_counter()
     info_bits, errors = loop.run(config.snr_db, config.examples, config.batch_size)
-    _sync(loop.device)
+    synchronize(loop.device)
     return Run(time.perf_counter() - t0, info_bits, errors)
 
 
@@ -222,11 +219,11 @@ def time_semsim(config: Config, device: str) -> Run:
     """One timed end-to-end ``run_scenario`` (link building, Monte Carlo, all result files) into a fresh dir."""
     scenario = scenario_for(config, device)
     with tempfile.TemporaryDirectory(prefix="semsim-bench-") as out:
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         with contextlib.redirect_stderr(io.StringIO()):  # the per-point log lines
             outcome = run_scenario(scenario, output_dir=out, progress=False)
-        _sync(device)
+        synchronize(device)
         seconds = time.perf_counter() - t0
     ber = outcome.table[outcome.table.metric == "ber"]
     return Run(seconds, int(ber.trials.sum()), int(ber["count"].sum()))
@@ -247,11 +244,11 @@ class EngineLoop:
         override the scenario's budget and grid)."""
         s = self.scenario
         budget = s.monte_carlo if examples is None else s.monte_carlo.model_copy(update={"max_samples": examples})
-        _sync(s.device)
+        synchronize(s.device)
         t0 = time.perf_counter()
         results = run_points(self.link, self.spec.label, self.channels, self.points[:points],
                              s.link_metrics(self.spec), budget, s.seed, s.device)
-        _sync(s.device)
+        synchronize(s.device)
         seconds = time.perf_counter() - t0
         return Run(seconds, sum(r.tallies["ber"][1] for r in results), sum(r.tallies["ber"][0] for r in results))
 
@@ -299,57 +296,6 @@ def _summary(runs: list[Run]) -> dict:
         "ber": runs[0].bit_errors / info_bits if info_bits else math.nan,
         "mbit_per_s": info_bits / best / 1e6,
     }
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
-def environment(device: str) -> dict:
-    """Where the numbers were taken."""
-    return {
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": _load_average(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "sionna": _sionna_version()},
-    }
-
-
-def _load_average() -> float | None:
-    """1-minute load average (other processes competing for the cores), where the OS reports it."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
-def _sionna_version() -> str | None:
-    for name in ("sionna", "sionna-no-rt"):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            continue
-    return None
-
-
-def write_json(data: dict, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file beside it, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def format_table(configs: dict[str, dict]) -> str:
@@ -408,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
-    load_before = _load_average()
+    load_before = load_average()
     results = {}
     for config in resolve_configs(args):
         print(f"[benchmark] {config.name}: {config.snr_points} SNR points x {config.examples} examples "

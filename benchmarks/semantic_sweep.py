@@ -58,20 +58,18 @@ import argparse
 import contextlib
 import copy
 import io
-import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 import yaml
+from _common import environment, load_average, synchronize, write_json
 from sionna.phy.config import config as sionna_config
 
 from simulator.assemble import build_data, build_link
@@ -265,10 +263,10 @@ def sionna_rng(device: str) -> torch.Generator:
 
 def timed(device: str, fn, *args) -> Run:
     """One timed call of ``fn`` returning ``(images, correct)``."""
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     images, correct = fn(*args)
-    _sync(device)
+    synchronize(device)
     return Run(time.perf_counter() - t0, images, correct)
 
 
@@ -319,57 +317,6 @@ def _summary(side: str, runs: list[Run], expected: int) -> dict:
         "accuracy": runs[0].correct / images if images else math.nan,
         "images_per_s": images / best,
     }
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-
-
-def environment(device: str) -> dict:
-    """Where the numbers were taken."""
-    return {
-        "device": device,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min": _load_average(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "gpu": torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "sionna": _sionna_version()},
-    }
-
-
-def _load_average() -> float | None:
-    """1-minute load average (other processes competing for the cores), where the OS reports it."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
-def _sionna_version() -> str | None:
-    for name in ("sionna", "sionna-no-rt"):
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            continue
-    return None
-
-
-def write_json(data: dict, path: Path) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file beside it, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def format_table(result: dict) -> str:
@@ -444,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[benchmark] link ready in {bench.build_seconds:.1f} s; {len(CHANNEL_SPECS)} channels x "
           f"{len(sizes.snr_db)} SNR points x {sizes.images} images (batch {sizes.batch_size}) = "
           f"{sizes.images_per_run} images per run, {args.repeats} repeats", file=sys.stderr, flush=True)
-    load_before = _load_average()
+    load_before = load_average()
     result = measure(bench, args.repeats)
     report = {
         "benchmark": "semantic_sweep",
