@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from simulator.channels.base import Channel
 from simulator.datasource import DataSource
 from simulator.errors import UserError
 from simulator.link import Link, LinkContext
 from simulator.scenario import ChannelSpec, LinkSpec, Scenario
-
-CACHE_DIR = Path(".semsim-cache")
 
 
 def build_data(scenario: Scenario) -> DataSource | None:
@@ -22,7 +18,7 @@ def build_data(scenario: Scenario) -> DataSource | None:
 
 def build_link(spec: LinkSpec, scenario: Scenario, data: DataSource | None = None) -> Link:
     """Instantiate one link on the scenario's device; a failure in a user's link names the link."""
-    context = LinkContext(device=scenario.device, seed=scenario.seed, data=data, cache_dir=CACHE_DIR)
+    context = LinkContext(device=scenario.device, seed=scenario.seed, data=data)
     try:
         link = spec.cls(spec.params, context)
     except UserError:

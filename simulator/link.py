@@ -23,8 +23,7 @@ Links register through the ``semsim.links`` entry-point group (see ``pyproject.t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -45,13 +44,13 @@ class LinkContext:
         device: torch device string (``cpu``, ``cuda``, ``cuda:N``).
         seed: the scenario seed (for links that train or draw fixed random structures).
         data: the scenario's data source, or ``None`` when it names none.
-        cache_dir: where a link may keep trained artifacts.
+
+    Links that train keep their artifacts in :func:`simulator.artifacts.cache_root`.
     """
 
     device: str = "cpu"
     seed: int = 0
     data: Any = None
-    cache_dir: Path = field(default_factory=lambda: Path(".semsim-cache"))
 
 
 class Link(ABC):

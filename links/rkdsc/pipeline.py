@@ -196,6 +196,8 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
     optimizer = torch.optim.AdamW([q for q in trained.parameters() if q.requires_grad], lr=p.lr,
                                   weight_decay=p.weight_decay)
     images, labels = train.images.to(device), train.labels.to(device)
+    # a frozen encoder (CLIP) is run once: only its head is trained, on the cached embeddings
+    frozen = _embed(teacher.embed, images) if p.type == "clip" else None
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
@@ -203,7 +205,8 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
         generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
         total = 0.0
         for index in minibatches(len(labels), p.batch_size, generator):
-            loss = F.cross_entropy(teacher(images[index])[1], labels[index])
+            logits = teacher.head(frozen[index]) if frozen is not None else teacher(images[index])[1]
+            loss = F.cross_entropy(logits, labels[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
