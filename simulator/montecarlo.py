@@ -56,7 +56,6 @@ class PointResult:
     point: Point
     tallies: dict[str, list[int]] = field(default_factory=dict)
     examples: int = 0
-    batches: int = 0
     seconds: float = 0.0
     channel_uses: int = 0
     info_bits: int | None = None
@@ -120,7 +119,6 @@ def run_points(
         for p in active:
             r = results[p]
             r.examples += batch_size
-            r.batches += 1
             r.seconds += shared_seconds
 
         still_active = []

@@ -78,17 +78,14 @@ def markdown_tables(table: pd.DataFrame) -> str:
         pivot.index.name = "SNR (dB)"
         label = METRICS[metric].label if metric in METRICS else metric
         parts.append(f"\n## {metric}: {label}\n\n{pivot.fillna('').to_markdown()}\n")
+    points = table.drop_duplicates("point_id")  # a point has one row per metric
     summary = (
-        table.groupby(["link", "channel"], sort=False)
+        points.groupby(["link", "channel"], sort=False)
         .agg(channel_uses=("channel_uses", "first"), pilot_overhead=("pilot_overhead", "first"),
              points=("snr_db", "nunique"), examples=("examples", "sum"), seconds=("seconds", "sum"))
         .reset_index()
     )
-    # examples and seconds repeat once per metric row of a point
-    metrics_per_point = table.groupby(["link", "channel", "snr_db"]).metric.nunique().groupby(
-        ["link", "channel"], sort=False).first().reset_index(drop=True)
-    summary["examples"] = (summary.examples / metrics_per_point).round().astype(int)
-    summary["seconds"] = (summary.seconds / metrics_per_point).round(2)
+    summary["seconds"] = summary.seconds.round(2)
     parts.append(f"\n## Links\n\n{summary.to_markdown(index=False)}\n")
     return "".join(parts)
 

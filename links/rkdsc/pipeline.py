@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -189,6 +190,19 @@ def _cosine_lr(optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs
         group["lr"] = base * group.get("lr_scale", 1.0) * scale * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
+def _descend(optimizer: torch.optim.Optimizer, count: int, batch_size: int, generator: torch.Generator,
+             loss_of: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """One epoch of minibatch gradient steps on ``loss_of(indices)``; returns the mean loss per example."""
+    total = 0.0
+    for index in minibatches(count, batch_size, generator):
+        loss = loss_of(index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(index)
+    return total / count
+
+
 def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
     teacher.fit_normalization(train.images)
     teacher.to(device)
@@ -203,15 +217,12 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
         torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
         _cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
-        total = 0.0
-        for index in minibatches(len(labels), p.batch_size, generator):
+
+        def loss_of(index: torch.Tensor) -> torch.Tensor:
             logits = teacher.head(frozen[index]) if frozen is not None else teacher(images[index])[1]
-            loss = F.cross_entropy(logits, labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-        return {"loss": total / len(labels)}
+            return F.cross_entropy(logits, labels[index])
+
+        return {"loss": _descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
 
     history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
@@ -250,8 +261,8 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
     def epoch_fn(epoch: int) -> dict[str, float]:
         _cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage1-batches", epoch))
-        total = 0.0
-        for index in minibatches(len(images), p.batch_size, generator):
+
+        def loss_of(index: torch.Tensor) -> torch.Tensor:
             embedding = student(images[index])
             loss = p.mse_weight * F.mse_loss(embedding, t_emb[index])
             if p.kl_weight:
@@ -259,11 +270,9 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
                 loss = loss + p.kl_weight * tau * tau * F.kl_div(
                     F.log_softmax(teacher.head(embedding) / tau, dim=1),
                     F.log_softmax(t_logits[index] / tau, dim=1), log_target=True, reduction="batchmean")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-        return {"loss": total / len(images)}
+            return loss
+
+        return {"loss": _descend(optimizer, len(images), p.batch_size, generator, loss_of)}
 
     history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, "stage 1 (distillation)", device)
     student.eval()
@@ -313,26 +322,24 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
         _cosine_lr(optimizer, p.lr, epoch, p.epochs)
         codec["student"].train(p.student_lr > 0)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage2-batches", epoch))
-        total, correct = 0.0, 0
-        for step, index in enumerate(minibatches(len(labels), p.batch_size, generator)):
+        counts = {"step": 0, "correct": 0}
+
+        def loss_of(index: torch.Tensor) -> torch.Tensor:
             name = p.channels[int(torch.randint(len(p.channels), (1,), generator=generator))]
             budget = budgets[int(torch.randint(len(budgets), (1,), generator=generator))]
-            snr = p.snr_min + (p.snr_max - p.snr_min) * torch.rand(len(index), generator=generator)
-            snr = snr.to(device)
-            embedding = codec["student"](images[index])
-            symbols = codec["encoder"](embedding, snr, budget)
-            with seeded(derive_seed(seed, "stage2-channel", epoch, step), device):
+            snr = (p.snr_min + (p.snr_max - p.snr_min) * torch.rand(len(index), generator=generator)).to(device)
+            symbols = codec["encoder"](codec["student"](images[index]), snr, budget)
+            with seeded(derive_seed(seed, "stage2-channel", epoch, counts["step"]), device):
                 received = channels[name](symbols, snr)
             decoded = codec["decoder"](received.symbols, received.no_eff, snr)
             logits = codec["head"](decoded)
-            loss = p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
+            counts["step"] += 1
+            counts["correct"] += int((logits.argmax(dim=1) == labels[index]).sum())
+            return p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
                 logits, labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-            correct += int((logits.argmax(dim=1) == labels[index]).sum())
-        return {"loss": total / len(labels), "train_accuracy": correct / len(labels)}
+
+        loss = _descend(optimizer, len(labels), p.batch_size, generator, loss_of)
+        return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
 
     history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, "stage 2 (robust codec)", device)
     codec.eval()
