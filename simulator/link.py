@@ -30,6 +30,7 @@ import torch
 
 from simulator.channels.base import ChannelOutput
 from simulator.config_model import Params
+from simulator.errors import UserError
 from simulator.metrics import Tally
 from simulator.registry import Registry
 
@@ -51,6 +52,18 @@ class LinkContext:
     device: str = "cpu"
     seed: int = 0
     data: Any = None
+
+    def require_data(self, link_type: str) -> Any:
+        """The data source, or a :class:`UserError` telling the user to add one (for links that send images)."""
+        if self.data is None:
+            raise UserError(f"link type {link_type} needs images: add a data source to the scenario, e.g. "
+                            "`data: {type: digits}`")
+        return self.data
+
+    def data_config(self) -> dict[str, Any]:
+        """The data source's type and parameters (part of the keys of artifacts trained on it)."""
+        data = self.require_data("this")
+        return {"type": getattr(data, "type_name", type(data).__name__), **data.params.model_dump(mode="json")}
 
 
 class Link(ABC):
@@ -115,7 +128,12 @@ class Link(ABC):
         """Per-example counts for each metric in :attr:`metrics`."""
 
     def describe(self) -> dict[str, Any]:
-        """Facts for the link table (channel uses, rates, parameter counts); override to add more."""
+        """Facts for the link table (channel uses, rates, parameter counts); override to add more.
+
+        Links with learned or heavy parts report the comparison keys ``tx_parameters``, ``tx_macs``,
+        ``rx_parameters``, ``rx_macs``: parameters and multiply-accumulates per image of the transmitter and of
+        the receiver (conv and linear layers, :func:`links.complexity.count_macs`; FLOPs are about 2 x MACs).
+        """
         return {"channel_uses": self.channel_uses, "info_bits": self.info_bits}
 
 

@@ -1,9 +1,20 @@
-"""Human-readable views of ``results.csv``: pivot tables in ``table.md`` and one plot per metric."""
+"""Human-readable views of ``results.csv``: tables and plots, all derived from the tidy table.
+
+* ``table.md``: one pivot per metric (rows SNR, columns link / channel, value and interval), the links' channel
+  uses and time, their facts, and their size and cost (parameters, MACs and FLOPs per image, channel uses);
+* ``paper_table.md``: per channel and metric, one row per link and one column per SNR, values only, the layout
+  of a paper's table;
+* ``<metric>.png``: one panel per channel, one curve per link with its interval band, a marker and line style per
+  link so curves stay apart in print;
+* ``<metric>_vs_channel_uses.png``: when links of one family (labels that differ only in a trailing number, e.g.
+  ``rkdsc-16`` and ``rkdsc-64``) ran at several channel-use budgets: the metric versus the budget at each SNR.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -24,16 +35,21 @@ def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str,
     ``link_facts`` (link label -> ``Link.describe()``) adds a table of the links' own facts.
     """
     out_dir = Path(out_dir)
-    written = [out_dir / "table.md"]
+    written = [out_dir / "table.md", out_dir / "paper_table.md"]
     text = markdown_tables(table)
     if link_facts:
         facts = pd.DataFrame.from_dict(link_facts, orient="index").rename_axis("link").reset_index()
         text += f"\n## Link facts\n\n{facts.to_markdown(index=False, floatfmt='.4g')}\n"
+        text += complexity_table(link_facts)
     write_text(written[0], text)
+    write_text(written[1], paper_tables(table))
     for metric in _ordered_metrics(table):
         path = out_dir / f"{metric}.png"
         plot_metric(table[table.metric == metric], metric, path)
         written.append(path)
+        budget_path = out_dir / f"{metric}_vs_channel_uses.png"
+        if plot_channel_use_sweep(table[table.metric == metric], metric, budget_path):
+            written.append(budget_path)
     return written
 
 
@@ -90,6 +106,100 @@ def markdown_tables(table: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+#: the comparison keys of ``Link.describe()`` (see simulator/link.py), in table order
+COMPLEXITY_KEYS = ("tx_parameters", "tx_macs", "rx_parameters", "rx_macs")
+
+
+def complexity_table(link_facts: dict[str, dict]) -> str:
+    """Markdown table of each link's channel uses, parameters and cost per image (transmitter and receiver).
+
+    FLOPs are counted as 2 x MACs of the conv and linear layers. Links that report none of the keys are listed
+    with empty cells.
+    """
+    rows = []
+    for link, facts in link_facts.items():
+        row = {"link": link, "type": facts.get("type", ""), "channel uses": facts.get("channel_uses")}
+        for side in ("tx", "rx"):
+            params, macs = facts.get(f"{side}_parameters"), facts.get(f"{side}_macs")
+            row[f"{side} parameters"] = params
+            row[f"{side} FLOPs/image"] = 2 * macs if macs is not None else None
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    return ("\n## Parameters, FLOPs and channel uses\n\nFLOPs per image = 2 x multiply-accumulates of conv and "
+            "linear layers; tx = transmitter (semantic/source encoder and channel encoder), rx = receiver.\n\n"
+            f"{frame.to_markdown(index=False, floatfmt=',.0f')}\n")
+
+
+def paper_tables(table: pd.DataFrame) -> str:
+    """Per channel and metric: rows are links, columns SNR points; accuracy in percent, error rates as 1.2e-3."""
+    if table.empty:
+        return "# Results\n\nNo finished points yet.\n"
+    parts = [f"# {', '.join(dict.fromkeys(table.scenario.astype(str)))}: paper layout\n",
+             "Rows: links; columns: SNR (Es/N0 per complex channel use, dB). Accuracy in %.\n"]
+    for metric in _ordered_metrics(table):
+        counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+        for channel in dict.fromkeys(table.channel):
+            rows = table[(table.metric == metric) & (table.channel == channel)]
+            if rows.empty:
+                continue
+            pivot = rows.pivot_table(index="link", columns="snr_db", values="value", aggfunc="first", sort=False)
+            pivot = pivot.loc[list(dict.fromkeys(rows.link))]
+            pivot.columns = [f"{c:g}" for c in pivot.columns]
+            fmt = "{:.1e}" if counts_errors else "{:.1%}"
+            cells = pivot.map(lambda v, fmt=fmt: "" if math.isnan(v) else fmt.format(v).rstrip("%"))
+            parts.append(f"\n## {metric}, {channel}\n\n{cells.to_markdown()}\n")
+    return "".join(parts)
+
+
+def link_family(label: str) -> str:
+    """Links whose labels differ only in a trailing number (``rkdsc-16``, ``rkdsc-64``) form one family."""
+    return re.sub(r"[-_.]?\d+$", "", label) or label
+
+
+def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
+    """The metric versus channel uses per image, one panel per channel, one curve per family and SNR.
+
+    Drawn only when some family ran at two or more budgets; returns whether the plot was written.
+    """
+    rows = rows.assign(family=rows.link.map(link_family))
+    budgets = rows.groupby("family").channel_uses.nunique()
+    swept = budgets[budgets > 1].index
+    if swept.empty:
+        return False
+    rows = rows[rows.family.isin(swept)]
+    channels = list(dict.fromkeys(rows.channel))
+    counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+    fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels) + 2.3, 3.8), squeeze=False,
+                             sharey=True)
+    width = 4.2 * len(channels) + 2.3
+    fig.subplots_adjust(left=0.75 / width, right=1 - 2.3 / width, bottom=0.13, top=0.91, wspace=0.06)
+    handles: dict[str, object] = {}
+    for ax, channel in zip(axes[0], channels, strict=True):
+        for i, ((family, snr), curve) in enumerate(rows[rows.channel == channel].groupby(["family", "snr_db"])):
+            curve = curve.sort_values("channel_uses")
+            label = f"{family}, {snr:g} dB"
+            (line,) = ax.plot(curve.channel_uses, curve.value, marker=MARKERS[i % len(MARKERS)], label=label)
+            ax.fill_between(curve.channel_uses, curve.ci_low, curve.ci_high, alpha=0.15, color=line.get_color())
+            handles.setdefault(label, line)
+        ax.set_xscale("log", base=2)
+        ax.set_title(channel)
+        ax.set_xlabel("channel uses per example")
+        ax.grid(True, which="both", alpha=0.3)
+        if counts_errors:
+            ax.set_yscale("log")
+    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
+    fig.legend(list(handles.values()), list(handles), loc="center left", fontsize="small",
+               bbox_to_anchor=(1 - 2.2 / width, 0.5))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return True
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
 def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
     """One panel per channel, one curve per link with its confidence interval; log y for error rates.
 
@@ -119,7 +229,10 @@ def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
                 curve = curve[curve.value > 0]
             if curve.empty:
                 continue
-            (line,) = ax.plot(curve.snr_db, curve.value, marker="o", markersize=3.5, label=link, color=colors[link])
+            index = list(colors).index(link)
+            (line,) = ax.plot(curve.snr_db, curve.value, marker=MARKERS[index % len(MARKERS)], markersize=4,
+                              linestyle=LINESTYLES[index // len(MARKERS) % len(LINESTYLES)], label=link,
+                              color=colors[link])
             ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2, color=colors[link])
             labels.setdefault(link, line)
         ax.set_title(channel)

@@ -98,8 +98,10 @@ def run_scenario(
     facts_path = out / "links.json"
     facts = _read_json(facts_path)
 
+    types = {spec.label: spec.type for spec in scenario.links}
+
     def on_link_ready(label: str, link_facts: dict) -> None:
-        facts[label] = link_facts
+        facts[label] = {"type": types[label], **link_facts}
 
     jobs = [
         LinkJob(spec, [point for label, point in pending if label == spec.label])

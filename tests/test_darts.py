@@ -9,13 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from links.complexity import count_macs, count_parameters
 from links.rkdsc.darts import (
     CANDIDATE_OPS,
     Genotype,
     SearchConfig,
     build_student,
-    count_flops,
-    count_parameters,
     distill,
     op_cost,
     search,
@@ -96,13 +95,13 @@ def test_count_parameters_matches_numel():
 
 def test_count_flops_of_known_layers():
     conv = nn.Conv2d(3, 8, 3, padding=1)
-    assert count_flops(conv, (3, 10, 10)) == 8 * 10 * 10 * 3 * 3 * 3
+    assert count_macs(conv, (3, 10, 10)) == 8 * 10 * 10 * 3 * 3 * 3
     strided_depthwise = nn.Conv2d(6, 6, 5, stride=2, padding=2, groups=6)
-    assert count_flops(strided_depthwise, (6, 8, 8)) == 6 * 4 * 4 * 5 * 5
-    assert count_flops(nn.Linear(20, 7), (20,)) == 20 * 7
+    assert count_macs(strided_depthwise, (6, 8, 8)) == 6 * 4 * 4 * 5 * 5
+    assert count_macs(nn.Linear(20, 7), (20,)) == 20 * 7
     net = nn.Sequential(conv, nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     net.train()
-    assert count_flops(net, (3, 10, 10)) == 8 * 10 * 10 * 27 + 8 * 4
+    assert count_macs(net, (3, 10, 10)) == 8 * 10 * 10 * 27 + 8 * 4
     assert net.training  # modes restored
 
 

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from links.complexity import count_macs, count_parameters
 from links.rkdsc.training import minibatches
 
 #: candidate operations of every edge; "zero" (no connection) is never chosen for the derived student. DARTS's
@@ -153,52 +154,10 @@ def op_cost(name: str, channels: int, stride: int, height: int, width: int,
     op = make_op(name, channels, stride, affine=True)
     if complexity == "params":
         return count_parameters(op)
-    return count_flops(op, (channels, height, width))
+    return count_macs(op, (channels, height, width))
 
 
 # ----------------------------------------------------------------------------------------------- measurements
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of scalar parameters of ``module`` (trainable or not; buffers excluded)."""
-    return sum(p.numel() for p in module.parameters())
-
-
-def count_flops(module: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of the ``Conv2d`` and ``Linear`` layers of ``module`` for one example.
-
-    ``input_shape`` is one example's shape without the batch axis, e.g. ``(C, H, W)``. Biases, normalisation,
-    activations and pooling are not counted. Runs one forward pass in eval mode (the modes are restored).
-    """
-    macs = 0
-
-    def conv_hook(layer: nn.Conv2d, inputs: Any, output: torch.Tensor) -> None:
-        nonlocal macs
-        macs += output[0].numel() * (layer.in_channels // layer.groups) * math.prod(layer.kernel_size)
-
-    def linear_hook(layer: nn.Linear, inputs: Any, output: torch.Tensor) -> None:
-        nonlocal macs
-        macs += output[0].numel() * layer.in_features
-
-    hooks = [m.register_forward_hook(conv_hook) for m in module.modules() if isinstance(m, nn.Conv2d)]
-    hooks += [m.register_forward_hook(linear_hook) for m in module.modules() if isinstance(m, nn.Linear)]
-    modes = {m: m.training for m in module.modules()}
-    reference = next(module.parameters(), None)
-    device = reference.device if reference is not None else torch.device("cpu")
-    dtype = reference.dtype if reference is not None else torch.float32
-    try:
-        module.eval()
-        with torch.no_grad():
-            module(torch.zeros(1, *input_shape, device=device, dtype=dtype))
-    finally:
-        for hook in hooks:
-            hook.remove()
-        for m, mode in modes.items():
-            m.training = mode
-    return macs
-
-
-# --------------------------------------------------------------------------------------------------- skeleton
 
 
 def cell_edges(nodes: int) -> list[tuple[int, int]]:

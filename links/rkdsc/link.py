@@ -7,17 +7,18 @@ from typing import Any
 import torch
 from pydantic import Field
 
+from links.complexity import count_macs, count_parameters
+from links.image_link import ImageLink
 from links.rkdsc.pipeline import PipelineParams, prepare
 from simulator.channels.base import ChannelOutput
 from simulator.errors import UserError
-from simulator.link import Link, TensorDict
-from simulator.metrics import Tally
+from simulator.link import TensorDict
 
 #: images per transmitter or receiver call on a CPU (see RKDSCLink.receive_batch_hint)
 CPU_CALL_IMAGES = 1024
 
 
-class RKDSCLink(Link):
+class RKDSCLink(ImageLink):
     """RKD-SC semantic link: distilled student encoder, channel-aware transformer codec, image classifier.
 
     Building the link loads its trained stages from the artifact cache and trains the missing ones
@@ -26,7 +27,6 @@ class RKDSCLink(Link):
     """
 
     description = "RKD-SC: distilled student + channel-aware transformer codec, top-1 accuracy"
-    metrics = ("accuracy",)
     snr_adaptive = True  # the CAT encoder is conditioned on the SNR
 
     class Params(PipelineParams):
@@ -34,17 +34,10 @@ class RKDSCLink(Link):
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
-        data = self.context.data
-        if data is None:
-            raise UserError("link type rkdsc needs images: add a data source to the scenario, e.g. "
-                            "`data: {type: digits}`")
         if self.params.symbols > self.params.cat.max_symbols:
             raise UserError(f"symbols ({self.params.symbols}) exceeds cat.max_symbols ({self.params.cat.max_symbols})")
-        data_config = {"type": getattr(data, "type_name", type(data).__name__),
-                       **data.params.model_dump(mode="json")}
         training = PipelineParams(**{name: getattr(self.params, name) for name in PipelineParams.model_fields})
-        self.models = prepare(training, data, data_config, self.device)
-        self.data = data
+        self.models = prepare(training, self.data, self.context.data_config(), self.device)
 
     @property
     def channel_uses(self) -> int:
@@ -56,10 +49,6 @@ class RKDSCLink(Link):
         # cores (benchmarks/semantic_sweep.py); a GPU wants the largest calls.
         return None if self.device != "cpu" else CPU_CALL_IMAGES
 
-    def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
-        batch = self.data.test_batch(batch_index, batch_size)
-        return {k: v.to(self.device) for k, v in batch.items()}
-
     def encode(self, batch: TensorDict) -> TensorDict:
         return {"embedding": self.models.student(batch["images"])}
 
@@ -69,9 +58,6 @@ class RKDSCLink(Link):
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         embedding = self.models.decoder(received.symbols, received.no_eff, snr_db)
         return {"prediction": self.models.head(embedding).argmax(dim=1)}
-
-    def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
-        return {"accuracy": Tally((estimate["prediction"] == batch["labels"]).long(), 1)}
 
     def describe(self) -> dict[str, Any]:
         report = self.models.report
@@ -86,4 +72,23 @@ class RKDSCLink(Link):
             "student_clean_test_accuracy": student["clean_test_accuracy"],
             "student_to_teacher_accuracy": student["clean_test_accuracy"] / max(teacher["test_accuracy"], 1e-9),
             "cat_parameters": stage2["cat_parameters"],
+            **self._complexity(),
+        }
+
+    def _complexity(self) -> dict[str, int]:
+        """Transmitter (student + CAT encoder) and receiver (CAT decoder + head) parameters and MACs per image."""
+        m, symbols = self.models, self.params.symbols
+        shape = tuple(self.data.split("test").images.shape[1:])
+        dim = m.head.in_features
+        device = next(m.head.parameters()).device
+        snr = torch.zeros(1, device=device)
+        encoder_macs = count_macs(m.encoder, call=lambda e: e(torch.zeros(1, dim, device=device), snr, symbols))
+        decoder_macs = count_macs(m.decoder, call=lambda d: d(torch.zeros(1, symbols, dtype=torch.complex64,
+                                                                          device=device),
+                                                              torch.ones(1, symbols, device=device), snr))
+        return {
+            "tx_parameters": count_parameters(m.student) + count_parameters(m.encoder),
+            "tx_macs": count_macs(m.student, shape) + encoder_macs,
+            "rx_parameters": count_parameters(m.decoder) + count_parameters(m.head),
+            "rx_macs": decoder_macs + count_macs(m.head, (dim,)),
         }

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
+from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
@@ -107,57 +108,95 @@ class RKDSCModels:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
 
 
-def prepare(params: PipelineParams, data: DataSource, data_config: dict, device: str = "cpu") -> RKDSCModels:
-    """Load every stage from the cache, training the ones that are missing."""
+@dataclass
+class TeacherStage:
+    """The trained teacher (frozen, eval mode) and its outputs on every split.
+
+    ``targets[split]`` holds ``embedding`` ``[N, D]`` and ``logits`` ``[N, classes]`` on the device.
+    """
+
+    teacher: nn.Module
+    artifact: Artifact
+    targets: dict[str, dict[str, torch.Tensor]]
+    report: dict[str, Any]
+
+
+@dataclass
+class StudentStage:
+    """The stage-1 student (raw images ``[B, C, H, W]`` -> embedding ``[B, D]``, frozen) and its artifacts."""
+
+    student: nn.Module
+    artifacts: dict[str, Artifact]
+    report: dict[str, Any]
+
+
+def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, seed: int,
+                    device: str = "cpu") -> TeacherStage:
+    """Load the teacher from the cache, training it if missing. Baseline links share it through this call."""
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     channels, size = train.images.shape[1], train.images.shape[-1]
-    seed = params.train_seed
-    report: dict[str, Any] = {}
-
     with _initialised(seed, "teacher"):
-        teacher = build_teacher(params.teacher, channels, size, data.num_classes).to(device)
-    teacher_art = artifact("teacher", {"teacher": params.teacher.model_dump(mode="json", exclude={"offline"}),
+        teacher = build_teacher(params, channels, size, data.num_classes).to(device)
+    teacher_art = artifact("teacher", {"teacher": params.model_dump(mode="json", exclude={"offline"}),
                                        "data": data_config,
                                        "seed": seed})
     if not teacher_art.exists():
-        _train_teacher(teacher, params.teacher, train, val, test, teacher_art, seed, device)
+        _train_teacher(teacher, params, train, val, test, teacher_art, seed, device)
     teacher_art.load_into(teacher.trained_part(), device)
     teacher.eval()
     teacher.requires_grad_(False)
-    report["teacher"] = teacher_art.meta()["metrics"]
-
     with torch.no_grad():
         targets = {name: _batched(teacher, split.images.to(device))
                    for name, split in (("train", train), ("val", val), ("test", test))}
+    return TeacherStage(teacher, teacher_art, targets, {"teacher": teacher_art.meta()["metrics"]})
 
+
+def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSource,
+                    device: str = "cpu") -> StudentStage:
+    """KDL-DARTS search and stage-1 distillation (no channel), loaded from the cache or trained."""
+    train, val, test = data.split("train"), data.split("val"), data.split("test")
+    channels, size = train.images.shape[1], train.images.shape[-1]
+    seed, targets, model = params.train_seed, teacher.targets, teacher.teacher
     search_art = artifact("search", {"search": params.search.model_dump(mode="json"), "seed": seed},
-                          {"teacher": teacher_art.key})
+                          {"teacher": teacher.artifact.key})
     if not search_art.exists():
-        _search(params.search, train, val, targets, teacher.embed_dim, search_art, seed, device)
+        _search(params.search, train, val, targets, model.embed_dim, search_art, seed, device)
     genotype = darts.Genotype.from_dict(search_art.meta()["metrics"]["genotype"])
-    report["search"] = {k: v for k, v in search_art.meta()["metrics"].items() if k != "history"}
+    report = {"search": {k: v for k, v in search_art.meta()["metrics"].items() if k != "history"}}
 
     with _initialised(seed, "student"):
-        student = _student(genotype, teacher, channels, device)
+        student = _student(genotype, model, channels, device)
     student_art = artifact("student", {"stage1": params.stage1.model_dump(mode="json"), "seed": seed},
-                           {"teacher": teacher_art.key, "search": search_art.key})
+                           {"teacher": teacher.artifact.key, "search": search_art.key})
     if not student_art.exists():
-        _stage1(student, teacher, params.stage1, train, test, targets, student_art, seed, device, size)
+        _stage1(student, model, params.stage1, train, test, targets, student_art, seed, device, size)
     student_art.load_into(student, device).eval()
+    student.requires_grad_(False)
     report["student"] = student_art.meta()["metrics"]
+    return StudentStage(student, {"search": search_art, "student": student_art}, report)
+
+
+def prepare(params: PipelineParams, data: DataSource, data_config: dict, device: str = "cpu") -> RKDSCModels:
+    """Load every stage from the cache, training the ones that are missing."""
+    seed = params.train_seed
+    teacher_stage = prepare_teacher(params.teacher, data, data_config, seed, device)
+    student_stage = prepare_student(params, teacher_stage, data, device)
+    teacher, student = teacher_stage.teacher, student_stage.student
+    report = {**teacher_stage.report, **student_stage.report}
 
     with _initialised(seed, "codec"):
         codec = _codec(params.cat, teacher, student, device)
     stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
                                      "cat": params.cat.model_dump(mode="json"), "seed": seed},
-                          {"student": student_art.key})
+                          {"student": student_stage.artifacts["student"].key})
     if not stage2_art.exists():
-        _stage2(codec, params, train, val, targets, stage2_art, seed, device)
+        _stage2(codec, params, data.split("train"), data.split("val"), teacher_stage.targets, stage2_art, seed,
+                device)
     stage2_art.load_into(codec, device).eval()
     codec.requires_grad_(False)
     report["stage2"] = stage2_art.meta()["metrics"]
     return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"], report,
-                       {"teacher": teacher_art, "search": search_art, "student": student_art, "stage2": stage2_art})
+                       {"teacher": teacher_stage.artifact, **student_stage.artifacts, "stage2": stage2_art})
 
 
 @contextlib.contextmanager
@@ -174,7 +213,7 @@ def _codec(cat: CATParams, teacher: nn.Module, student: nn.Module, device: str) 
         "encoder": CATEncoder(cat, teacher.embed_dim),
         "decoder": CATDecoder(cat, teacher.embed_dim),
         "head": copy.deepcopy(teacher.head).requires_grad_(True),
-        "student": copy.deepcopy(student),
+        "student": copy.deepcopy(student).requires_grad_(True),
     }).to(device)
 
 
@@ -226,7 +265,7 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
 
     history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
-    metrics = {"parameters": darts.count_parameters(teacher),
+    metrics = {"parameters": count_parameters(teacher),
                "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
                "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
     plot_curves(history, art.directory / "curves.png", "teacher")
@@ -238,7 +277,7 @@ def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact,
     result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
                           val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
     student = darts.build_student(result.genotype, train.images.shape[1], embed_dim)
-    metrics = {"genotype": result.genotype.to_dict(), "derived_parameters": darts.count_parameters(student),
+    metrics = {"genotype": result.genotype.to_dict(), "derived_parameters": count_parameters(student),
                "history": result.history}
     if result.history:
         plot_curves(result.history, art.directory / "curves.png", "KDL-DARTS search")
@@ -276,11 +315,11 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
 
     history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, "stage 1 (distillation)", device)
     student.eval()
-    teacher_params = darts.count_parameters(teacher)
-    params = darts.count_parameters(net)
+    teacher_params = count_parameters(teacher)
+    params = count_parameters(net)
     metrics = {
         "parameters": params,
-        "flops": darts.count_flops(net, (train.images.shape[1], size, size)),
+        "flops": count_macs(net, (train.images.shape[1], size, size)),
         "teacher_parameters": teacher_params,
         "parameter_ratio": params / teacher_params,
         "clean_test_accuracy": accuracy(lambda x: teacher.head(student(x.to(device))), test.images,
@@ -345,7 +384,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
     codec.eval()
     check = p.channels[0]  # validation accuracy at the longest code on the first training channel
     metrics = {
-        "cat_parameters": darts.count_parameters(codec["encoder"]) + darts.count_parameters(codec["decoder"]),
+        "cat_parameters": count_parameters(codec["encoder"]) + count_parameters(codec["decoder"]),
         f"val_accuracy_{check}": {f"{snr:g} dB": _val_accuracy(codec, channels[check], val, params.cat.max_symbols,
                                                                snr, seed, device) for snr in (0.0, 10.0, 20.0)},
         "history": history,
