@@ -147,7 +147,7 @@ def paper_tables(table: pd.DataFrame) -> str:
             pivot.columns = [f"{c:g}" for c in pivot.columns]
             fmt = "{:.1e}" if counts_errors else "{:.1%}"
             cells = pivot.map(lambda v, fmt=fmt: "" if math.isnan(v) else fmt.format(v).rstrip("%"))
-            parts.append(f"\n## {metric}, {channel}\n\n{cells.to_markdown()}\n")
+            parts.append(f"\n## {metric}, {channel}\n\n{cells.to_markdown(disable_numparse=True)}\n")
     return "".join(parts)
 
 
