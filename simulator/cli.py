@@ -108,7 +108,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise UserError(f"--executor: unknown executor {args.executor!r}; valid: {', '.join(sorted(EXECUTORS))}")
     outcome = run_scenario(scenario, args.output, args.executor, args.progress, scenario_file=args.scenario)
     print(f"semsim: {outcome.computed} points computed, {outcome.reused} reused, {outcome.seconds:.1f} s")
-    for name in ("results.csv", "table.md"):
+    for name in ("results.csv", "table.md", "paper_table.md"):
         print(f"  {outcome.output_dir / name}")
     for png in sorted(outcome.output_dir.glob("*.png")):
         print(f"  {png}")

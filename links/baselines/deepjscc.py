@@ -1,0 +1,287 @@
+"""The ``deepjscc`` baseline link: conventional deep joint source-channel coding, trained at one SNR.
+
+Deep JSCC (Bourtsoulatze, Kurka, Gunduz 2019, and its edge-inference variants) maps an image straight to complex
+channel symbols with a neural encoder and trains encoder, decoder and task head end to end through a channel at
+*one* training SNR. The transmitter neither sees the SNR nor adapts to it; the receiver sees only the equalised
+symbols (no SNR or CSI input). Away from the training SNR the accuracy changes smoothly, which is the behaviour
+RKD-SC is compared against.
+
+Two encoders (``encoder``):
+
+* ``conv``: a small CNN on the images (input normalised with per-channel statistics fitted on the training split
+  and stored with the weights; no batch normalisation, so an example's symbols never depend on its batch-mates):
+  ``images [B, C, H, W] -> conv 3x3 (width) -> conv 3x3 stride 2 (width) -> conv 3x3 stride 2 (2 width) -> linear
+  -> 2 symbols reals -> complex [B, symbols]``, PReLU activations; an MLP decoder
+  ``[B, 2 symbols] -> 4 width -> 4 width`` features and a linear classifier.
+* ``teacher``: "deep JSCC with a large encoder": the frozen teacher of the RKD-SC link (the same cached artifact)
+  embeds the image (``[B, D]``), an MLP ``D -> 4 width -> 2 symbols`` makes the symbols, an MLP
+  ``2 symbols -> 4 width -> D`` decodes, and a head started from the teacher's classifier (trainable) classifies.
+
+Both end in a per-example power normalisation (every example's symbols have unit average energy, as the Deep JSCC
+power constraint; the authors' per-batch normalisation is not copied). The loss is the cross-entropy of the class;
+Adam with a cosine learning-rate schedule; the channel noise of every step is seeded from ``train_seed``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import nn
+
+from links.complexity import count_macs, count_parameters
+from links.image_link import ImageLink
+from links.rkdsc.pipeline import _card, _cosine_lr, _descend, _initialised, prepare_teacher
+from links.rkdsc.teacher import Normalize, TeacherParams
+from links.rkdsc.training import plot_curves, run_epochs
+from simulator.artifacts import Artifact, artifact
+from simulator.channels import CHANNELS
+from simulator.channels.base import Channel, ChannelOutput
+from simulator.config_model import Params
+from simulator.datasource import DataSource, Split
+from simulator.link import TensorDict
+from simulator.seeding import derive_seed, seeded
+
+
+class DeepJSCCParams(Params):
+    """Every setting of the deep JSCC link; all but ``teacher`` (keyed by its artifact) key the trained model."""
+
+    symbols: int = Field(default=16, ge=1, le=4096,
+                         description="complex channel uses per image; the model is trained for this budget")
+    encoder: Literal["conv", "teacher"] = Field(default="conv",
+                                                description="conv: CNN on the image; teacher: frozen teacher + MLP")
+    train_snr_db: float = Field(default=10.0, ge=-30.0, le=50.0, description="the one training SNR, Es/N0 in dB")
+    train_channel: Literal["awgn", "rayleigh"] = Field(default="awgn",
+                                                       description="channel type trained through (default params)")
+    width: int = Field(default=32, ge=2, le=512, description="conv channels; the MLPs have 4 x width hidden units")
+    epochs: int = Field(default=60, ge=1, le=10_000)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0.0, le=1.0)
+    teacher: TeacherParams = Field(default=TeacherParams(),
+                                   description="encoder: teacher only; the RKD-SC link's teacher by default")
+    train_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _teacher_only_for_the_teacher_encoder(self):
+        if "teacher" in self.model_fields_set and self.encoder != "teacher":
+            raise ValueError("teacher applies only to encoder: teacher")
+        return self
+
+
+class PowerNormalize(nn.Module):
+    """Reals ``[B, 2n]`` (real and imaginary parts interleaved) -> complex64 ``[B, n]``, unit average energy per
+    example: ``z * sqrt(n / sum |z|^2)``."""
+
+    def forward(self, reals: torch.Tensor) -> torch.Tensor:
+        z = torch.view_as_complex(reals.float().reshape(reals.shape[0], -1, 2).contiguous())
+        energy = z.abs().square().mean(dim=1, keepdim=True)
+        return z / energy.clamp_min(1e-12).sqrt()
+
+
+def conv_encoder(channels: int, size: int, width: int, symbols: int) -> nn.Sequential:
+    """Images ``[B, channels, size, size]`` in [0, 1] -> symbols ``[B, symbols]`` complex64 (see module docs)."""
+    side = math.ceil(math.ceil(size / 2) / 2)  # two stride-2 convolutions with padding 1
+    return nn.Sequential(
+        Normalize(channels),
+        nn.Conv2d(channels, width, 3, padding=1), nn.PReLU(width),
+        nn.Conv2d(width, width, 3, stride=2, padding=1), nn.PReLU(width),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.PReLU(2 * width),
+        nn.Flatten(),
+        nn.Linear(2 * width * side * side, 2 * symbols),
+        PowerNormalize(),
+    )
+
+
+def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """``Linear -> PReLU -> Linear``."""
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.PReLU(), nn.Linear(hidden, outputs))
+
+
+class Decoder(nn.Module):
+    """Equalised symbols ``[B, n]`` complex -> features ``[B, F]`` float32 (an MLP on the real parts)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.view_as_real(symbols.to(torch.complex64)).flatten(1))
+
+
+def build_codec(p: DeepJSCCParams, channels: int, size: int, num_classes: int,
+                teacher: nn.Module | None = None) -> nn.ModuleDict:
+    """Trainable modules: ``encoder`` (images or teacher embedding -> symbols), ``decoder``, ``head``."""
+    hidden = 4 * p.width
+    if p.encoder == "conv":
+        return nn.ModuleDict({
+            "encoder": conv_encoder(channels, size, p.width, p.symbols),
+            "decoder": Decoder(nn.Sequential(mlp(2 * p.symbols, hidden, hidden), nn.PReLU())),
+            "head": nn.Linear(hidden, num_classes),
+        })
+    dim = teacher.embed_dim
+    return nn.ModuleDict({
+        "encoder": nn.Sequential(mlp(dim, hidden, 2 * p.symbols), PowerNormalize()),
+        "decoder": Decoder(mlp(2 * p.symbols, hidden, dim)),
+        "head": copy.deepcopy(teacher.head).requires_grad_(True),
+    })
+
+
+@dataclass
+class DeepJSCCModels:
+    """The trained codec (eval mode, frozen), the frozen teacher (teacher encoder only) and the training report."""
+
+    codec: nn.ModuleDict
+    teacher: nn.Module | None
+    artifact: Artifact
+    metrics: dict[str, Any]
+
+
+def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str = "cpu") -> DeepJSCCModels:
+    """Load the trained codec from the cache, training it if missing (and the teacher, for the teacher encoder)."""
+    train, val = data.split("train"), data.split("val")
+    channels, size = train.images.shape[1], train.images.shape[-1]
+    seed = p.train_seed
+    teacher, inputs, parents = None, None, {}
+    if p.encoder == "teacher":
+        stage = prepare_teacher(p.teacher, data, data_config, seed, device)
+        teacher, parents = stage.teacher, {"teacher": stage.artifact.key}
+        inputs = {name: stage.targets[name]["embedding"] for name in ("train", "val")}
+    with _initialised(seed, "deepjscc"):
+        codec = build_codec(p, channels, size, data.num_classes, teacher).to(device)
+    art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config},
+                   parents)
+    if not art.exists():
+        if inputs is None:
+            codec["encoder"][0].fit(train.images)
+            inputs = {"train": train.images.to(device), "val": val.images.to(device)}
+        _train(codec, p, inputs, train, val, art, parents, device)
+    art.load_into(codec, device).eval()
+    codec.requires_grad_(False)
+    return DeepJSCCModels(codec, teacher, art, art.meta()["metrics"])
+
+
+def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tensor], train: Split, val: Split,
+           art: Artifact, parents: dict[str, str], device: str) -> None:
+    """End-to-end training through ``p.train_channel`` at ``p.train_snr_db``; ``inputs`` are what the encoder
+    takes (images, or teacher embeddings) for the train and val splits."""
+    seed = p.train_seed
+    optimizer = torch.optim.Adam(codec.parameters(), lr=p.lr)
+    channel = CHANNELS.resolve(p.train_channel)(device=device)
+    x, labels = inputs["train"], train.labels.to(device)
+
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        generator = torch.Generator().manual_seed(derive_seed(seed, "deepjscc-batches", epoch))
+        counts = {"step": 0, "correct": 0}
+
+        def loss_of(index: torch.Tensor) -> torch.Tensor:
+            snr = torch.full((len(index),), p.train_snr_db, device=device)
+            with seeded(derive_seed(seed, "deepjscc-channel", epoch, counts["step"]), device):
+                received = channel(codec["encoder"](x[index]), snr)
+            logits = codec["head"](codec["decoder"](received.symbols))
+            counts["step"] += 1
+            counts["correct"] += int((logits.argmax(dim=1) == labels[index]).sum())
+            return F.cross_entropy(logits, labels[index])
+
+        loss = _descend(optimizer, len(labels), p.batch_size, generator, loss_of)
+        return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
+
+    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, f"deep JSCC ({p.encoder}, {p.symbols} symbols)",
+                         device)
+    codec.eval()
+    metrics = {
+        "encoder_parameters": count_parameters(codec["encoder"]),
+        "decoder_parameters": count_parameters(codec["decoder"]) + count_parameters(codec["head"]),
+        "val_accuracy_clean": _val_accuracy(codec, None, inputs["val"], val.labels, p.train_snr_db, seed),
+        "val_accuracy_train_snr": _val_accuracy(codec, channel, inputs["val"], val.labels, p.train_snr_db, seed),
+        "history": history,
+    }
+    title = f"Deep JSCC ({p.encoder} encoder, {p.symbols} symbols, {p.train_channel} at {p.train_snr_db:g} dB)"
+    plot_curves(history, art.directory / "curves.png", title)
+    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, _card(title, metrics))
+
+
+@torch.no_grad()
+def _val_accuracy(codec: nn.ModuleDict, channel: Channel | None, x: torch.Tensor, labels: torch.Tensor,
+                  snr_db: float, seed: int) -> float:
+    """Top-1 accuracy on ``x`` through ``channel`` at ``snr_db``, or noise-free (symbols straight to the decoder)
+    when ``channel`` is ``None``."""
+    symbols = codec["encoder"](x)
+    if channel is not None:
+        with seeded(derive_seed(seed, "deepjscc-val", snr_db), x.device):
+            symbols = channel(symbols, torch.full((len(x),), snr_db, device=x.device)).symbols
+    logits = codec["head"](codec["decoder"](symbols))
+    return float((logits.argmax(dim=1).cpu() == labels).float().mean())
+
+
+class DeepJSCCLink(ImageLink):
+    """Deep JSCC baseline: CNN (or frozen teacher + MLP) encoder, MLP decoder, classifier; trained at one SNR.
+
+    Building the link loads the trained model from the artifact cache (``deepjscc-<key>``, keyed by every
+    setting but ``teacher``, by the data source and, for ``encoder: teacher``, by the teacher artifact) and trains
+    it when missing. Not SNR-adaptive: the transmitter ignores the SNR and the receiver uses only the equalised
+    symbols. Channel uses per image: ``symbols``. Metric: top-1 ``accuracy``. See the module docstring.
+    """
+
+    description = "Deep JSCC: CNN (or teacher + MLP) encoder -> symbols -> MLP decoder, trained at one SNR"
+
+    Params = DeepJSCCParams
+
+    def __init__(self, params=None, context=None):
+        super().__init__(params, context)
+        self.models = prepare(self.params, self.data, self.context.data_config(), self.device)
+        self._complexity: dict[str, int] | None = None
+
+    @property
+    def channel_uses(self) -> int:
+        return self.params.symbols
+
+    def encode(self, batch: TensorDict) -> TensorDict:
+        images = batch["images"]
+        inputs = self.models.teacher.embed(images) if self.models.teacher is not None else images
+        return {"symbols": self.models.codec["encoder"](inputs)}
+
+    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        return encoded["symbols"]
+
+    def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
+        codec = self.models.codec
+        return {"prediction": codec["head"](codec["decoder"](received.symbols)).argmax(dim=1)}
+
+    def complexity(self) -> dict[str, int]:
+        """``tx_parameters``, ``tx_macs``, ``rx_parameters``, ``rx_macs`` per image (the teacher counts as part of
+        the transmitter of the teacher encoder; :func:`links.complexity.count_macs` counts its attention
+        projections and products but not the softmax, normalisation or activations)."""
+        if self._complexity is None:
+            codec, teacher = self.models.codec, self.models.teacher
+            shape = tuple(self.data.split("test").images.shape[1:])
+            rx = nn.Sequential(codec["decoder"], codec["head"])
+            rx_macs = count_macs(rx, call=lambda m: m(torch.zeros(1, self.channel_uses, dtype=torch.complex64,
+                                                                  device=self.device)))
+            if teacher is None:
+                tx_parameters, tx_macs = count_parameters(codec["encoder"]), count_macs(codec["encoder"], shape)
+            else:
+                image = torch.zeros(1, *shape, device=self.device)
+                tx_parameters = count_parameters(teacher) + count_parameters(codec["encoder"])
+                tx_macs = (count_macs(teacher, call=lambda m: m.embed(image))
+                           + count_macs(codec["encoder"], (teacher.embed_dim,)))
+            self._complexity = {"tx_parameters": tx_parameters, "tx_macs": tx_macs,
+                                "rx_parameters": count_parameters(rx), "rx_macs": rx_macs}
+        return self._complexity
+
+    def describe(self) -> dict[str, Any]:
+        p, metrics = self.params, self.models.metrics
+        return {
+            **super().describe(),
+            "encoder": p.encoder,
+            "train_channel": p.train_channel,
+            "train_snr_db": p.train_snr_db,
+            "val_accuracy_clean": metrics["val_accuracy_clean"],
+            "val_accuracy_train_snr": metrics["val_accuracy_train_snr"],
+            **self.complexity(),
+        }
