@@ -31,7 +31,7 @@ test: install-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install-test
-	$(BIN)/ruff check simulator links tests benchmarks
+	$(BIN)/ruff check simulator links tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -25,7 +25,7 @@ import torch
 from simulator.channels.base import Channel, ChannelOutput
 from simulator.errors import UserError
 from simulator.link import Link, TensorDict
-from simulator.metrics import METRICS
+from simulator.metrics import METRICS, Tally
 from simulator.seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
@@ -168,17 +168,25 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
         with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
             outputs.append(channel(symbols, snrs[i]))
     packed = pack_outputs(outputs)
-    pieces = [_call(link_label, "receive", link.receive, slice_output(packed, part.start, part.stop), snr_packed[part])
-              for part in chunks]
+    pieces = []
+    for part in chunks:
+        piece = _call(link_label, "receive", link.receive, slice_output(packed, part.start, part.stop),
+                      snr_packed[part])
+        check_estimate(link_label, piece, part.stop - part.start)
+        pieces.append(piece)
     estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
     seconds = (time.perf_counter() - t0) / len(points)
     for i, p in enumerate(points):
         part = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in estimate.items()}
         tallies = _call(link_label, "score", link.score, batch, part)
+        if not isinstance(tallies, dict):
+            raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally, "
+                            f"got {type(tallies).__name__}")
         r = results[p]
         for metric, acc in r.tallies.items():
             if metric not in tallies:
                 raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
+            check_tally(link_label, metric, tallies[metric], batch_size)
             count, trials = tallies[metric].totals()
             acc[0] += count
             acc[1] += trials
@@ -221,7 +229,7 @@ def check_symbols(link_label: str, symbols: object, batch_size: int, n: int) -> 
     """Enforce the transmitter contract: complex ``[batch, n]``, finite, unit average energy per example."""
     if not isinstance(symbols, torch.Tensor):
         raise LinkError(f"link {link_label!r}: modulate() must return a torch.Tensor, got {type(symbols).__name__}")
-    if not symbols.is_complex():
+    if symbols.dtype != torch.complex64:
         raise LinkError(f"link {link_label!r}: modulate() returned {symbols.dtype}; expected complex64 symbols")
     if tuple(symbols.shape) != (batch_size, n):
         raise LinkError(
@@ -237,6 +245,33 @@ def check_symbols(link_label: str, symbols: object, batch_size: int, n: int) -> 
             f"link {link_label!r}: symbols have average energy {mean:.3g} per example; expected 1 "
             f"(normalise each example to unit average energy, tolerance {POWER_TOLERANCE:.0%})"
         )
+
+
+def check_estimate(link_label: str, estimate: object, examples: int) -> None:
+    """Enforce the receiver contract: a non-empty dict of tensors, each with ``examples`` rows."""
+    if not isinstance(estimate, dict) or not estimate:
+        raise LinkError(f"link {link_label!r}: receive() must return a dict of tensors with one row per example, "
+                        f"got {type(estimate).__name__}")
+    for key, value in estimate.items():
+        if not isinstance(value, torch.Tensor) or value.dim() == 0 or value.shape[0] != examples:
+            got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise LinkError(f"link {link_label!r}: receive() returned {key!r} of {got}; expected {examples} examples "
+                            "along the first dimension")
+
+
+def check_tally(link_label: str, metric: str, tally: object, batch_size: int) -> None:
+    """Enforce the scoring contract: a :class:`Tally` with one count per example, ``0 <= count <= trials``."""
+    if not isinstance(tally, Tally):
+        raise LinkError(f"link {link_label!r}: score() returned {type(tally).__name__} for {metric!r}; expected a "
+                        "simulator.metrics.Tally")
+    count, trials = tally.count, tally.trials
+    trials_ok = not isinstance(trials, torch.Tensor) or trials.dim() == 0 or tuple(trials.shape) == (batch_size,)
+    if not isinstance(count, torch.Tensor) or tuple(count.shape) != (batch_size,) or not trials_ok:
+        shape = tuple(count.shape) if isinstance(count, torch.Tensor) else type(count).__name__
+        raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts of shape {shape}; expected "
+                        f"[batch] = [{batch_size}] (one count per example; check the shape receive() returns)")
+    if (count < 0).any() or (count > trials).any():
+        raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts outside [0, trials]")
 
 
 def _call(link_label: str, what: str, fn, *args) -> TensorDict:

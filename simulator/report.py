@@ -169,10 +169,7 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
     rows = rows[rows.family.isin(swept)]
     channels = list(dict.fromkeys(rows.channel))
     counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
-    fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels) + 2.3, 3.8), squeeze=False,
-                             sharey=True)
-    width = 4.2 * len(channels) + 2.3
-    fig.subplots_adjust(left=0.75 / width, right=1 - 2.3 / width, bottom=0.13, top=0.91, wspace=0.06)
+    fig, axes = _panels(len(channels), sharex=False)
     handles: dict[str, object] = {}
     for ax, channel in zip(axes[0], channels, strict=True):
         for i, ((family, snr), curve) in enumerate(rows[rows.channel == channel].groupby(["family", "snr_db"])):
@@ -182,37 +179,53 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
             ax.fill_between(curve.channel_uses, curve.ci_low, curve.ci_high, alpha=0.15, color=line.get_color())
             handles.setdefault(label, line)
         ax.set_xscale("log", base=2)
-        ax.set_title(channel)
-        ax.set_xlabel("channel uses per example")
-        ax.grid(True, which="both", alpha=0.3)
-        if counts_errors:
-            ax.set_yscale("log")
-    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
-    fig.legend(list(handles.values()), list(handles), loc="center left", fontsize="small",
-               bbox_to_anchor=(1 - 2.2 / width, 0.5))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+        _style_panel(ax, channel, "channel uses per example", counts_errors)
+    _finish(fig, axes, metric, handles, path)
     return True
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 LINESTYLES = ("-", "--", "-.", ":")
+#: figure layout in inches: fixed (no ``tight_layout``, which took half of a report's time)
+PANEL_WIDTH, LEGEND_WIDTH, HEIGHT = 4.2, 2.3, 3.8
+
+
+def _panels(count: int, sharex: bool = True):
+    """A row of ``count`` panels sharing the y axis, with a legend column on the right."""
+    width = PANEL_WIDTH * count + LEGEND_WIDTH
+    fig, axes = plt.subplots(1, count, figsize=(width, HEIGHT), squeeze=False, sharex=sharex, sharey=True)
+    fig.subplots_adjust(left=0.75 / width, right=1 - LEGEND_WIDTH / width, bottom=0.13, top=0.91, wspace=0.06)
+    return fig, axes
+
+
+def _style_panel(ax, title: str, xlabel: str, log_y: bool) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.grid(True, which="both", alpha=0.3)
+    if log_y:
+        ax.set_yscale("log")
+
+
+def _finish(fig, axes, metric: str, handles: dict[str, object], path: Path) -> None:
+    """Y label, the legend column, and the PNG written atomically."""
+    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
+    if handles:
+        width = fig.get_size_inches()[0]
+        fig.legend(list(handles.values()), list(handles), loc="center left", fontsize="small",
+                   bbox_to_anchor=(1 - (LEGEND_WIDTH - 0.1) / width, 0.5))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
 
 
 def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
     """One panel per channel, one curve per link with its confidence interval; log y for error rates.
 
-    Points with no errors are drawn as down-triangles at the upper end of their interval. The layout is fixed
-    (no ``tight_layout``, which took half of a report's time): panels of 4.2 x 3.8 in and a legend column on
-    the right.
+    Points with no errors are drawn as down-triangles at the upper end of their interval.
     """
     channels = list(dict.fromkeys(rows.channel))
     counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
-    panel, legend_width, height = 4.2, 2.3, 3.8
-    width = panel * len(channels) + legend_width
-    fig, axes = plt.subplots(1, len(channels), figsize=(width, height), squeeze=False, sharex=True, sharey=True)
-    fig.subplots_adjust(left=0.75 / width, right=1 - legend_width / width, bottom=0.13, top=0.91, wspace=0.06)
+    fig, axes = _panels(len(channels))
     labels: dict[str, object] = {}
     colors = {link: f"C{i % 10}" for i, link in enumerate(dict.fromkeys(rows.link))}  # one colour per link
     for ax, channel in zip(axes[0], channels, strict=True):
@@ -235,16 +248,7 @@ def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
                               color=colors[link])
             ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2, color=colors[link])
             labels.setdefault(link, line)
-        ax.set_title(channel)
-        ax.set_xlabel("SNR, Es/N0 (dB)")
-        ax.grid(True, which="both", alpha=0.3)
-        if counts_errors:
-            ax.set_yscale("log")
-    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
-    if labels:
-        labels = {k: v for k, v in labels.items() if k in colors} | {k: v for k, v in labels.items() if k not in colors}
-        fig.legend(list(labels.values()), list(labels), loc="center left", fontsize="small",
-                   bbox_to_anchor=(1 - (legend_width - 0.1) / width, 0.5))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+        _style_panel(ax, channel, "SNR, Es/N0 (dB)", counts_errors)
+    # links first, then marker explanations
+    labels = {k: v for k, v in labels.items() if k in colors} | {k: v for k, v in labels.items() if k not in colors}
+    _finish(fig, axes, metric, labels, path)

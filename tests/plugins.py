@@ -7,6 +7,7 @@ from collections import Counter
 import torch
 
 from links.digital import DigitalLink
+from links.image_link import ImageLink
 from simulator.link import Link
 from simulator.metrics import Tally
 
@@ -81,3 +82,55 @@ class RaisingLink(DigitalLink):
 
 class NotALink:
     pass
+
+
+class Complex128Link(DigitalLink):
+    """Right shape and power, but double-precision symbols."""
+
+    def modulate(self, encoded, snr_db):
+        return encoded["symbols"].to(torch.complex128)
+
+
+class TensorEstimateLink(DigitalLink):
+    """``receive`` returns the bits tensor itself instead of a dict of tensors."""
+
+    def receive(self, received, snr_db):
+        return super().receive(received, snr_db)["bits"]
+
+
+class ShortEstimateLink(DigitalLink):
+    """``receive`` drops the last example of every call."""
+
+    def receive(self, received, snr_db):
+        return {"bits": super().receive(received, snr_db)["bits"][:-1]}
+
+
+class ShortTallyLink(DigitalLink):
+    """``score`` counts one example too few (its trials would be miscounted if accepted)."""
+
+    def score(self, batch, estimate):
+        return {name: Tally(t.count[:-1], t.trials) for name, t in super().score(batch, estimate).items()}
+
+
+class ColumnPredictionLink(ImageLink):
+    """Image link whose receiver returns predictions ``[batch, 1]`` instead of ``[batch]`` (a broadcasting trap:
+    comparing them with the labels ``[batch]`` gives a ``[batch, batch]`` table)."""
+
+    @property
+    def channel_uses(self) -> int:
+        return 4
+
+    def modulate(self, encoded, snr_db):
+        return torch.ones(encoded["images"].shape[0], 4, dtype=torch.complex64)
+
+    def receive(self, received, snr_db):
+        return {"prediction": torch.zeros(received.symbols.shape[0], 1, dtype=torch.int64)}
+
+
+class RunsOutLink(DigitalLink):
+    """The digital link, failing from the second Monte-Carlo batch on."""
+
+    def sample(self, batch_index, batch_size, generator):
+        if batch_index >= 1:
+            raise RuntimeError("out of test data")
+        return super().sample(batch_index, batch_size, generator)
