@@ -116,18 +116,21 @@ def complexity_table(link_facts: dict[str, dict]) -> str:
     FLOPs are counted as 2 x MACs of the conv and linear layers. Links that report none of the keys are listed
     with empty cells.
     """
+    def count(value) -> str:
+        return "" if value is None else f"{int(value):,}"
+
     rows = []
     for link, facts in link_facts.items():
-        row = {"link": link, "type": facts.get("type", ""), "channel uses": facts.get("channel_uses")}
+        row = {"link": link, "type": facts.get("type", ""), "channel uses": count(facts.get("channel_uses"))}
         for side in ("tx", "rx"):
-            params, macs = facts.get(f"{side}_parameters"), facts.get(f"{side}_macs")
-            row[f"{side} parameters"] = params
-            row[f"{side} FLOPs/image"] = 2 * macs if macs is not None else None
+            macs = facts.get(f"{side}_macs")
+            row[f"{side} parameters"] = count(facts.get(f"{side}_parameters"))
+            row[f"{side} FLOPs/image"] = count(2 * macs if macs is not None else None)
         rows.append(row)
     frame = pd.DataFrame(rows)
     return ("\n## Parameters, FLOPs and channel uses\n\nFLOPs per image = 2 x multiply-accumulates of conv and "
             "linear layers; tx = transmitter (semantic/source encoder and channel encoder), rx = receiver.\n\n"
-            f"{frame.to_markdown(index=False, floatfmt=',.0f')}\n")
+            f"{frame.to_markdown(index=False, disable_numparse=True)}\n")
 
 
 def paper_tables(table: pd.DataFrame) -> str:
@@ -136,7 +139,8 @@ def paper_tables(table: pd.DataFrame) -> str:
         return "# Results\n\nNo finished points yet.\n"
     parts = [f"# {', '.join(dict.fromkeys(table.scenario.astype(str)))}: paper layout\n",
              "Rows: links; columns: SNR (Es/N0 per complex channel use, dB). Accuracy in %.\n"]
-    for metric in _ordered_metrics(table):
+    metrics = _ordered_metrics(table)
+    for metric in sorted(metrics, key=lambda m: METRICS[m].counts_errors if m in METRICS else True):  # accuracy first
         counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
         for channel in dict.fromkeys(table.channel):
             rows = table[(table.metric == metric) & (table.channel == channel)]
@@ -166,16 +170,19 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
     swept = budgets[budgets > 1].index
     if swept.empty:
         return False
-    rows = rows[rows.family.isin(swept)]
+    rows = rows[rows.family.isin(swept)].sort_values("snr_db", kind="stable")
     channels = list(dict.fromkeys(rows.channel))
+    families, snrs = list(dict.fromkeys(rows.family)), sorted(set(rows.snr_db))
     counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
     fig, axes = _panels(len(channels), sharex=False)
     handles: dict[str, object] = {}
     for ax, channel in zip(axes[0], channels, strict=True):
-        for i, ((family, snr), curve) in enumerate(rows[rows.channel == channel].groupby(["family", "snr_db"])):
+        for (family, snr), curve in rows[rows.channel == channel].groupby(["family", "snr_db"], sort=False):
             curve = curve.sort_values("channel_uses")
             label = f"{family}, {snr:g} dB"
-            (line,) = ax.plot(curve.channel_uses, curve.value, marker=MARKERS[i % len(MARKERS)], label=label)
+            f, k = families.index(family), snrs.index(snr)  # colour and marker per family, line style per SNR
+            (line,) = ax.plot(curve.channel_uses, curve.value, color=f"C{f % 10}", marker=MARKERS[f % len(MARKERS)],
+                              linestyle=LINESTYLES[k % len(LINESTYLES)], label=label)
             ax.fill_between(curve.channel_uses, curve.ci_low, curve.ci_high, alpha=0.15, color=line.get_color())
             handles.setdefault(label, line)
         ax.set_xscale("log", base=2)

@@ -67,9 +67,11 @@ def test_quickstart_notebook(tmp_path, monkeypatch, cache):
     text, images = outputs_of(notebook)
     assert images == 2 and "awgn theory" in text and "rayleigh theory" in text
     table = pd.read_csv(out / "results.csv")
-    assert set(table.link) == {"rkdsc-8", "qpsk"} and set(table.channel) == {"awgn", "rayleigh"}
+    assert set(table.link) == {"rkdsc-8", "deepjscc-8", "qpsk"} and set(table.channel) == {"awgn", "rayleigh"}
     assert set(table.snr_db) == {-10, -5, 0, 5, 10, 15, 20}
-    assert len(list(cache.glob("*/meta.json"))) == 4  # the RKD-SC stages went to the test's cache
+    assert len(list(cache.glob("*/meta.json"))) == 5  # the RKD-SC stages and deep JSCC went to the test's cache
+    jscc = table[(table.link == "deepjscc-8") & (table.channel == "awgn")].set_index("snr_db").value
+    assert jscc[10] > 0.6 and jscc[-10] < jscc[10] - 0.2  # well above chance at its training SNR, falls below
 
 
 def test_custom_link_notebook(tmp_path, monkeypatch, cache):
