@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from links.rkdsc.training import run_epochs
+from links.training import run_epochs
 from simulator.artifacts import artifact, artifact_key, load_weights
 from simulator.errors import UserError
 

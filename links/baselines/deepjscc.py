@@ -36,9 +36,9 @@ from torch import nn
 
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from links.rkdsc.pipeline import _card, _cosine_lr, _descend, _initialised, prepare_teacher
+from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import Normalize, TeacherParams
-from links.rkdsc.training import plot_curves, run_epochs
+from links.training import cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
 from simulator.artifacts import Artifact, artifact
 from simulator.channels import CHANNELS
 from simulator.channels.base import Channel, ChannelOutput
@@ -103,7 +103,7 @@ def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """Equalised symbols ``[B, n]`` complex -> features ``[B, F]`` float32 (an MLP on the real parts)."""
+    """Equalised symbols ``[B, n]`` complex -> features ``[B, F]`` float32 (an MLP on the real and imaginary parts)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -151,7 +151,7 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
         stage = prepare_teacher(p.teacher, data, data_config, seed, device)
         teacher, parents = stage.teacher, {"teacher": stage.artifact.key}
         inputs = {name: stage.targets[name]["embedding"] for name in ("train", "val")}
-    with _initialised(seed, "deepjscc"):
+    with initialised(seed, "deepjscc"):
         codec = build_codec(p, channels, size, data.num_classes, teacher).to(device)
     art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config},
                    parents)
@@ -175,7 +175,7 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
     x, labels = inputs["train"], train.labels.to(device)
 
     def epoch_fn(epoch: int) -> dict[str, float]:
-        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "deepjscc-batches", epoch))
         counts = {"step": 0, "correct": 0}
 
@@ -188,7 +188,7 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
             counts["correct"] += int((logits.argmax(dim=1) == labels[index]).sum())
             return F.cross_entropy(logits, labels[index])
 
-        loss = _descend(optimizer, len(labels), p.batch_size, generator, loss_of)
+        loss = descend(optimizer, len(labels), p.batch_size, generator, loss_of)
         return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
 
     history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, f"deep JSCC ({p.encoder}, {p.symbols} symbols)",
@@ -203,7 +203,7 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
     }
     title = f"Deep JSCC ({p.encoder} encoder, {p.symbols} symbols, {p.train_channel} at {p.train_snr_db:g} dB)"
     plot_curves(history, art.directory / "curves.png", title)
-    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, _card(title, metrics))
+    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, model_card(title, metrics))
 
 
 @torch.no_grad()

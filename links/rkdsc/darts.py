@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
-from links.rkdsc.training import minibatches
+from links.training import minibatches
 
 #: candidate operations of every edge; "zero" (no connection) is never chosen for the derived student. DARTS's
 #: dilated 3x3 convolution is left out: on 8x8 and 4x4 feature maps it spans the same 5x5 window as

@@ -13,10 +13,7 @@ type per batch, a random symbol budget per batch and an SNR drawn uniformly per 
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,7 +26,7 @@ from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
-from links.rkdsc.training import accuracy, minibatches, plot_curves, run_epochs
+from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
 from simulator.artifacts import Artifact, artifact
 from simulator.channels import CHANNELS
 from simulator.config_model import Params
@@ -135,7 +132,7 @@ def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, 
     """Load the teacher from the cache, training it if missing. Baseline links share it through this call."""
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     channels, size = train.images.shape[1], train.images.shape[-1]
-    with _initialised(seed, "teacher"):
+    with initialised(seed, "teacher"):
         teacher = build_teacher(params, channels, size, data.num_classes).to(device)
     teacher_art = artifact("teacher", {"teacher": params.model_dump(mode="json", exclude={"offline"}),
                                        "data": data_config,
@@ -164,7 +161,7 @@ def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSou
     genotype = darts.Genotype.from_dict(search_art.meta()["metrics"]["genotype"])
     report = {"search": {k: v for k, v in search_art.meta()["metrics"].items() if k != "history"}}
 
-    with _initialised(seed, "student"):
+    with initialised(seed, "student"):
         student = _student(genotype, model, channels, device)
     student_art = artifact("student", {"stage1": params.stage1.model_dump(mode="json"), "seed": seed},
                            {"teacher": teacher.artifact.key, "search": search_art.key})
@@ -184,7 +181,7 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     teacher, student = teacher_stage.teacher, student_stage.student
     report = {**teacher_stage.report, **student_stage.report}
 
-    with _initialised(seed, "codec"):
+    with initialised(seed, "codec"):
         codec = _codec(params.cat, teacher, student, device)
     stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
                                      "cat": params.cat.model_dump(mode="json"), "seed": seed},
@@ -197,14 +194,6 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     report["stage2"] = stage2_art.meta()["metrics"]
     return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"], report,
                        {"teacher": teacher_stage.artifact, **student_stage.artifacts, "stage2": stage2_art})
-
-
-@contextlib.contextmanager
-def _initialised(seed: int, name: str):
-    """Deterministic weight initialisation of the modules built inside, leaving torch's global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "init", name))
-        yield
 
 
 def _codec(cat: CATParams, teacher: nn.Module, student: nn.Module, device: str) -> nn.ModuleDict:
@@ -222,26 +211,6 @@ def _batched(teacher: nn.Module, images: torch.Tensor, batch_size: int = 512) ->
     return {"embedding": torch.cat([p[0] for p in pieces]), "logits": torch.cat([p[1] for p in pieces])}
 
 
-def _cosine_lr(optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs: int, warmup: int = 0) -> None:
-    """Learning rate of ``epoch``: linear warm-up over ``warmup`` epochs, then cosine decay to 0."""
-    scale = min(1.0, (epoch + 1) / warmup) if warmup else 1.0
-    for group in optimizer.param_groups:
-        group["lr"] = base * group.get("lr_scale", 1.0) * scale * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-
-
-def _descend(optimizer: torch.optim.Optimizer, count: int, batch_size: int, generator: torch.Generator,
-             loss_of: Callable[[torch.Tensor], torch.Tensor]) -> float:
-    """One epoch of minibatch gradient steps on ``loss_of(indices)``; returns the mean loss per example."""
-    total = 0.0
-    for index in minibatches(count, batch_size, generator):
-        loss = loss_of(index)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(index)
-    return total / count
-
-
 def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
     teacher.fit_normalization(train.images)
     teacher.to(device)
@@ -254,14 +223,14 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
-        _cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
+        cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
 
         def loss_of(index: torch.Tensor) -> torch.Tensor:
             logits = teacher.head(frozen[index]) if frozen is not None else teacher(images[index])[1]
             return F.cross_entropy(logits, labels[index])
 
-        return {"loss": _descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
+        return {"loss": descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
 
     history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
@@ -269,7 +238,7 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
                "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
                "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
     plot_curves(history, art.directory / "curves.png", "teacher")
-    art.save(trained, {"teacher": p.model_dump(mode="json")}, {}, metrics, _card(f"Teacher ({p.type})", metrics))
+    art.save(trained, {"teacher": p.model_dump(mode="json")}, {}, metrics, model_card(f"Teacher ({p.type})", metrics))
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
@@ -298,7 +267,7 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
     t_emb, t_logits = targets["train"]["embedding"], targets["train"]["logits"]
 
     def epoch_fn(epoch: int) -> dict[str, float]:
-        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage1-batches", epoch))
 
         def loss_of(index: torch.Tensor) -> torch.Tensor:
@@ -311,7 +280,7 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
                     F.log_softmax(t_logits[index] / tau, dim=1), log_target=True, reduction="batchmean")
             return loss
 
-        return {"loss": _descend(optimizer, len(images), p.batch_size, generator, loss_of)}
+        return {"loss": descend(optimizer, len(images), p.batch_size, generator, loss_of)}
 
     history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, "stage 1 (distillation)", device)
     student.eval()
@@ -329,7 +298,7 @@ def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifa
         "history": history,
     }
     plot_curves(history, art.directory / "curves.png", "stage 1: distillation")
-    art.save(student, {"stage1": p.model_dump(mode="json")}, {}, metrics, _card("Student", metrics))
+    art.save(student, {"stage1": p.model_dump(mode="json")}, {}, metrics, model_card("Student", metrics))
 
 
 @torch.no_grad()
@@ -358,7 +327,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
     budgets = params.cat.budgets
 
     def epoch_fn(epoch: int) -> dict[str, float]:
-        _cosine_lr(optimizer, p.lr, epoch, p.epochs)
+        cosine_lr(optimizer, p.lr, epoch, p.epochs)
         codec["student"].train(p.student_lr > 0)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage2-batches", epoch))
         counts = {"step": 0, "correct": 0}
@@ -377,7 +346,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
             return p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
                 logits, labels[index])
 
-        loss = _descend(optimizer, len(labels), p.batch_size, generator, loss_of)
+        loss = descend(optimizer, len(labels), p.batch_size, generator, loss_of)
         return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
 
     history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, "stage 2 (robust codec)", device)
@@ -390,7 +359,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
         "history": history,
     }
     plot_curves(history, art.directory / "curves.png", "stage 2: robust codec")
-    art.save(codec, {"stage2": p.model_dump(mode="json")}, {}, metrics, _card("Stage-2 codec", metrics))
+    art.save(codec, {"stage2": p.model_dump(mode="json")}, {}, metrics, model_card("Stage-2 codec", metrics))
 
 
 @torch.no_grad()
@@ -401,8 +370,3 @@ def _val_accuracy(codec, channel, val, budget: int, snr_db: float, seed: int, de
         received = channel(codec["encoder"](codec["student"](images), snr, budget), snr)
     logits = codec["head"](codec["decoder"](received.symbols, received.no_eff, snr))
     return float((logits.argmax(dim=1).cpu() == val.labels).float().mean())
-
-
-def _card(title: str, metrics: dict[str, Any]) -> str:
-    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items() if k != "history")
-    return f"# {title}\n\n| quantity | value |\n| --- | --- |\n{rows}\n"

@@ -1,9 +1,13 @@
-"""Training-loop plumbing shared by the RKD-SC stages: epochs with resume, progress, curves."""
+"""Training-loop plumbing shared by the RKD-SC stages and the trained baselines: seeded initialisation, minibatch
+descent, learning-rate schedule, epochs with resume and progress, curves and model cards."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import matplotlib
 
@@ -14,6 +18,7 @@ from tqdm import tqdm  # noqa: E402
 
 from simulator.artifacts import Artifact  # noqa: E402
 from simulator.atomic import atomic_path  # noqa: E402
+from simulator.seeding import derive_seed  # noqa: E402
 
 
 def minibatches(count: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -77,3 +82,37 @@ def accuracy(predict: Callable[[torch.Tensor], torch.Tensor], images: torch.Tens
     for i in range(0, len(labels), batch_size):
         correct += int((predict(images[i : i + batch_size]).argmax(dim=1) == labels[i : i + batch_size]).sum())
     return correct / max(len(labels), 1)
+
+
+@contextlib.contextmanager
+def initialised(seed: int, name: str):
+    """Deterministic weight initialisation of the modules built inside, leaving torch's global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init", name))
+        yield
+
+
+def cosine_lr(optimizer: torch.optim.Optimizer, base: float, epoch: int, epochs: int, warmup: int = 0) -> None:
+    """Learning rate of ``epoch``: linear warm-up over ``warmup`` epochs, then cosine decay to 0."""
+    scale = min(1.0, (epoch + 1) / warmup) if warmup else 1.0
+    for group in optimizer.param_groups:
+        group["lr"] = base * group.get("lr_scale", 1.0) * scale * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
+def descend(optimizer: torch.optim.Optimizer, count: int, batch_size: int, generator: torch.Generator,
+            loss_of: Callable[[torch.Tensor], torch.Tensor]) -> float:
+    """One epoch of minibatch gradient steps on ``loss_of(indices)``; returns the mean loss per example."""
+    total = 0.0
+    for index in minibatches(count, batch_size, generator):
+        loss = loss_of(index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(index)
+    return total / count
+
+
+def model_card(title: str, metrics: dict[str, Any]) -> str:
+    """A markdown model card: ``title`` and a table of ``metrics`` (the training history left out)."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in metrics.items() if k != "history")
+    return f"# {title}\n\n| quantity | value |\n| --- | --- |\n{rows}\n"
