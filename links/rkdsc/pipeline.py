@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
@@ -28,9 +28,11 @@ from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
 from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
 from simulator.artifacts import Artifact, artifact
+from simulator.assemble import build_channel
 from simulator.channels import CHANNELS
 from simulator.config_model import Params
 from simulator.datasource import DataSource
+from simulator.scenario import ChannelSpec
 from simulator.seeding import derive_seed, seeded
 
 
@@ -60,6 +62,19 @@ class Stage1Params(Params):
     temperature: float = Field(default=4.0, gt=0.0)
 
 
+#: a stage-2 training channel: a built-in name with default parameters, or a channel spec like the scenario's
+#: ``channels`` entries (``{type: tf, function: mypkg.chan:fn}``, ``{type: rayleigh, fading: block}``)
+TrainingChannel = Annotated[
+    Annotated[Literal["awgn", "rayleigh", "ofdm"], Tag("channel[name]")] | Annotated[ChannelSpec, Tag("channel[spec]")],
+    Discriminator(lambda value: "channel[name]" if isinstance(value, str) else "channel[spec]"),
+]
+
+
+def channel_label(channel: str | ChannelSpec) -> str:
+    """A training channel's label: the name itself, or a spec's ``name`` (default: its type)."""
+    return channel if isinstance(channel, str) else channel.label
+
+
 class Stage2Params(Params):
     """Robust training of the CAT codec and the classifier head through the channels."""
 
@@ -68,8 +83,7 @@ class Stage2Params(Params):
     lr: float = Field(default=2e-3, gt=0.0)
     snr_min: float = Field(default=-10.0, ge=-50.0, le=60.0, description="dB, Es/N0")
     snr_max: float = Field(default=20.0, ge=-50.0, le=60.0)
-    channels: tuple[Literal["awgn", "rayleigh", "ofdm"], ...] = Field(default=("awgn", "rayleigh", "ofdm"),
-                                                                     min_length=1)
+    channels: tuple[TrainingChannel, ...] = Field(default=("awgn", "rayleigh", "ofdm"), min_length=1)
     feature_weight: float = Field(default=1.0, ge=0.0)
     task_weight: float = Field(default=1.0, ge=0.0)
     student_lr: float = Field(default=0.0, ge=0.0, description="0: student frozen")
@@ -78,6 +92,13 @@ class Stage2Params(Params):
     def _range(self):
         if self.snr_max < self.snr_min:
             raise ValueError(f"snr_max ({self.snr_max}) is below snr_min ({self.snr_min})")
+        meanings: dict[str, set[str]] = {}
+        for c in self.channels:  # a repeated name is fine (drawn more often); one label for two channels is not
+            meanings.setdefault(channel_label(c), set()).add(c if isinstance(c, str) else repr(c.canonical()))
+        clashes = sorted(label for label, specs in meanings.items() if len(specs) > 1)
+        if clashes:
+            raise ValueError(f"channels: the label {clashes[0]!r} names two different channels; give the specs "
+                             "distinct `name`s")
         return self
 
 
@@ -306,9 +327,10 @@ def _embed(module: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
     return torch.cat([module(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
-def training_channels(names, device: str) -> dict[str, Any]:
-    """Stage-2 channels with their documented defaults."""
-    return {name: CHANNELS.resolve(name)(device=device) for name in names}
+def training_channels(channels, device: str) -> dict[str, Any]:
+    """Stage-2 channels by label: names with their documented defaults, specs with their parameters."""
+    return {channel_label(c): CHANNELS.resolve(c)(device=device) if isinstance(c, str) else build_channel(c, device)
+            for c in channels}
 
 
 def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, art: Artifact, seed: int,
@@ -333,7 +355,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
         counts = {"step": 0, "correct": 0}
 
         def loss_of(index: torch.Tensor) -> torch.Tensor:
-            name = p.channels[int(torch.randint(len(p.channels), (1,), generator=generator))]
+            name = channel_label(p.channels[int(torch.randint(len(p.channels), (1,), generator=generator))])
             budget = budgets[int(torch.randint(len(budgets), (1,), generator=generator))]
             snr = (p.snr_min + (p.snr_max - p.snr_min) * torch.rand(len(index), generator=generator)).to(device)
             symbols = codec["encoder"](codec["student"](images[index]), snr, budget)
@@ -351,7 +373,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
 
     history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, "stage 2 (robust codec)", device)
     codec.eval()
-    check = p.channels[0]  # validation accuracy at the longest code on the first training channel
+    check = channel_label(p.channels[0])  # validation accuracy at the longest code on the first training channel
     metrics = {
         "cat_parameters": count_parameters(codec["encoder"]) + count_parameters(codec["decoder"]),
         f"val_accuracy_{check}": {f"{snr:g} dB": _val_accuracy(codec, channels[check], val, params.cat.max_symbols,

@@ -1,0 +1,231 @@
+"""Link type ``keras``: a baseline whose encoder and decoder are Keras models, run through the DLPack bridge.
+
+Keras implementations of deep JSCC and semantic-communication baselines plug in without porting them::
+
+    links:
+      - type: keras
+        encoder: examples/keras_jscc/model/encoder.keras     # a saved .keras file ...
+        decoder: mypackage.models:build_decoder              # ... or a module:factory returning a keras.Model
+        symbols: 8
+
+What the models see (``B`` examples of the scenario's data source, ``n = symbols``):
+
+* **encoder**: images ``[B, H, W, C]`` float32 in ``[0, 1]`` (NHWC, Keras' layout; semsim's ``[B, C, H, W]`` is
+  transposed) -> ``2n`` reals per example (any output shape with ``2n`` values per example; or ``n`` complex
+  values). Reals pair up as complex symbols ``x_k = r_{2k} + j r_{2k+1}``. The link scales every example to unit
+  average energy (``mean |x_k|^2 = 1``), so the encoder need not normalise (normalising too changes nothing).
+* **decoder**: the equalised received symbols as ``2n`` interleaved reals ``[B, 2n]`` float32 (real, imaginary,
+  real, ...), in the same layout; a decoder with two inputs also gets ``snr_db`` ``[B, 1]`` float32 (Es/N0 in dB)
+  as its second input. It returns class scores ``[B, classes]`` (logits or probabilities); the prediction is the
+  argmax.
+
+Models run in inference mode (``training=False``) through :func:`simulator.bridge.to_tf` / ``to_torch``; nothing
+is trained here (``examples/keras_jscc/train.py`` trains an example pair). Saved files are loaded with
+``keras.saving.load_model(path, compile=False, safe_mode=True)`` (no arbitrary code: ``Lambda`` layers are
+refused); custom layers must be registered (``keras.saving.register_keras_serializable``) in a module imported
+before the sweep, or the model built by a ``module:factory``. Relative paths are relative to the working directory.
+
+TensorFlow and Keras are imported only when a ``keras`` link is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field, field_validator
+
+from links.image_link import ImageLink
+from simulator.bridge import import_tf, to_tf, to_torch
+from simulator.channels.base import ChannelOutput
+from simulator.config_model import Params
+from simulator.errors import UserError
+from simulator.link import TensorDict
+
+_FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_ALLOWED = "a path to a saved .keras file or a module:factory returning a keras.Model"
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def import_keras():
+    """Keras 3 on the TensorFlow backend (imported on first use), or a one-line :class:`UserError`."""
+    import_tf()  # BridgeError with install instructions when TensorFlow is missing
+    keras = importlib.import_module("keras")
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise UserError(f"link keras: Keras runs on the {backend!r} backend; set KERAS_BACKEND=tensorflow")
+    return keras
+
+
+def load_model(field: str, reference: str):
+    """The ``keras.Model`` a link field names: a ``.keras`` file or a ``module:factory``; errors name ``field``."""
+    keras = import_keras()
+    where = f"link keras: {field} {reference!r}"
+    if reference.endswith(".keras"):
+        path = Path(reference).expanduser()
+        if not path.is_file():
+            raise UserError(f"{where}: no such file (from {os.getcwd()}); expected {_ALLOWED}")
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as err:
+            raise UserError(f"{where} is not a loadable Keras model: {type(err).__name__}: {_one_line(err)}") from err
+    elif _FACTORY.match(reference):
+        module_name, _, attr = reference.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            raise UserError(f"{where}: cannot import module {module_name!r} ({_one_line(err)}); "
+                            f"expected {_ALLOWED}") from None
+        except Exception as err:
+            raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
+                            f"{_one_line(err)}") from err
+        factory = getattr(module, attr, None)
+        if not callable(factory):
+            raise UserError(f"{where}: module {module_name!r} has no callable {attr!r}; expected {_ALLOWED}")
+        try:
+            model = factory()
+        except Exception as err:
+            raise UserError(f"{where}: the factory raised {type(err).__name__}: {_one_line(err)}") from err
+    else:
+        raise UserError(f"{where}: expected {_ALLOWED} (the file name must end in .keras)")
+    if not isinstance(model, keras.Model):
+        raise UserError(f"{where} gave a {type(model).__name__}, not a Keras model; expected {_ALLOWED}")
+    return model
+
+
+def keras_macs(model) -> int | None:
+    """Multiply-accumulates per example of the ``Dense`` and ``Conv1D/2D/3D`` layers (biases, activations and
+    pooling not counted), or ``None`` when a layer's output shape is unknown (a subclassed model never built)."""
+    keras = import_keras()
+    macs = 0
+
+    def walk(layer) -> bool:
+        nonlocal macs
+        if isinstance(layer, keras.layers.Dense | keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D):
+            try:
+                shape = layer.output.shape
+            except (AttributeError, ValueError):
+                return False
+            positions = math.prod(int(d) for d in shape[1:-1])
+            macs += positions * math.prod(int(d) for d in layer.kernel.shape)
+            return True
+        return all(walk(sub) for sub in getattr(layer, "layers", None) or [])
+
+    return macs if walk(model) else None
+
+
+class KerasLink(ImageLink):
+    """Keras encoder and decoder (.keras files or module:factory) as an image-classification link, via DLPack."""
+
+    description = "A Keras encoder/decoder pair (.keras files or module:factory) through the DLPack bridge"
+
+    class Params(Params):
+        encoder: str = Field(description=f"encoder: {_ALLOWED}; images [B, H, W, C] -> 2 * symbols reals")
+        decoder: str = Field(description=f"decoder: {_ALLOWED}; [B, 2 * symbols] reals (and snr_db) -> scores")
+        symbols: int = Field(default=16, ge=1, le=65536, description="complex channel uses per image")
+
+        @field_validator("encoder", "decoder")
+        @classmethod
+        def _reference(cls, value: str) -> str:
+            if not (value.endswith(".keras") or _FACTORY.match(value)):
+                raise ValueError(f"{value!r}: expected {_ALLOWED} (the file name must end in .keras)")
+            return value
+
+    def __init__(self, params=None, context=None):
+        if params is None:
+            raise UserError(f"link keras: the fields `encoder` and `decoder` are required ({_ALLOWED})")
+        super().__init__(params, context)
+        self.encoder = load_model("encoder", self.params.encoder)
+        self.decoder = load_model("decoder", self.params.decoder)
+        if len(self.decoder.inputs) not in (1, 2):
+            raise UserError(f"link keras: decoder {self.params.decoder!r} has {len(self.decoder.inputs)} inputs; "
+                            "expected 1 (received reals) or 2 (received reals, snr_db)")
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Run both models on one test image so that size mismatches are one line naming the field at build time."""
+        p = self.params
+        image = self.data.test_batch(0, 1)["images"].to(self.device)
+        try:
+            reals = self._encode_reals(image)
+        except UserError:
+            raise
+        except Exception as err:
+            raise UserError(f"link keras: encoder {p.encoder!r} failed on a [1, {', '.join(map(str, _nhwc(image)))}] "
+                            f"NHWC image of the data source: {type(err).__name__}: {_one_line(err)}") from err
+        if reals.shape[1] != 2 * p.symbols:
+            raise UserError(f"link keras: encoder {p.encoder!r} outputs {reals.shape[1]} reals per image; "
+                            f"symbols = {p.symbols} needs 2 * symbols = {2 * p.symbols}")
+        zeros = torch.zeros(1, p.symbols, dtype=torch.complex64, device=self.device)
+        try:
+            scores = self._decode(zeros, torch.zeros(1, device=self.device))
+        except Exception as err:
+            raise UserError(f"link keras: decoder {p.decoder!r} failed on [1, {2 * p.symbols}] received reals: "
+                            f"{type(err).__name__}: {_one_line(err)}") from err
+        classes = self.data.num_classes
+        if scores.dim() != 2 or scores.shape[1] != classes:
+            raise UserError(f"link keras: decoder {p.decoder!r} outputs {list(scores.shape[1:])} scores per image; "
+                            f"the data source has {classes} classes")
+
+    @property
+    def channel_uses(self) -> int:
+        return self.params.symbols
+
+    def _encode_reals(self, images: torch.Tensor) -> torch.Tensor:
+        """Encoder output ``[B, 2n]`` float32 (complex outputs become interleaved reals)."""
+        out = to_torch(self.encoder(to_tf(images.permute(0, 2, 3, 1)), training=False))
+        if out.is_complex():
+            out = torch.view_as_real(out.reshape(out.shape[0], -1))
+        return out.reshape(out.shape[0], -1).to(torch.float32).to(self.device)
+
+    def _decode(self, symbols: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+        """Decoder scores ``[B, classes]`` from equalised symbols ``[B, n]`` complex64 and ``snr_db`` ``[B]``."""
+        reals = torch.view_as_real(symbols.resolve_conj()).reshape(symbols.shape[0], -1).to(torch.float32)
+        inputs = [to_tf(reals)]
+        if len(self.decoder.inputs) == 2:
+            inputs.append(to_tf(snr_db.to(torch.float32)[:, None]))
+        out = self.decoder(inputs if len(inputs) == 2 else inputs[0], training=False)
+        return to_torch(out).to(self.device)
+
+    @torch.no_grad()
+    def encode(self, batch: TensorDict) -> TensorDict:
+        """``symbols`` ``[B, n]`` complex64 with unit average energy per example."""
+        reals = self._encode_reals(batch["images"])
+        symbols = torch.view_as_complex(reals.reshape(reals.shape[0], -1, 2).contiguous())
+        energy = (symbols.abs() ** 2).mean(dim=1, keepdim=True).clamp_min(1e-12)
+        return {"symbols": symbols / energy.sqrt()}
+
+    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        return encoded["symbols"]
+
+    @torch.no_grad()
+    def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
+        """``prediction`` ``[B]`` int64: argmax of the decoder's scores."""
+        return {"prediction": self._decode(received.symbols, snr_db).argmax(dim=1).to(torch.int64)}
+
+    def describe(self) -> dict[str, Any]:
+        facts = {
+            **super().describe(),
+            "encoder": self.params.encoder,
+            "decoder": self.params.decoder,
+            "tx_parameters": int(self.encoder.count_params()),
+            "rx_parameters": int(self.decoder.count_params()),
+        }
+        for key, model in (("tx_macs", self.encoder), ("rx_macs", self.decoder)):
+            macs = keras_macs(model)
+            if macs is not None:
+                facts[key] = macs
+        return facts
+
+
+def _nhwc(images: torch.Tensor) -> tuple[int, ...]:
+    return tuple(images.permute(0, 2, 3, 1).shape[1:])
