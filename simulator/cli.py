@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario sweep (resumes an interrupted one)")
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--output", "-o", help="output directory (default: the scenario's output)")
-    run.add_argument("--executor", help="override the scenario's executor type")
+    run.add_argument("--executor", help="override the scenario's executor type (local, ray)")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar")

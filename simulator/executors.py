@@ -67,3 +67,6 @@ class LocalExecutor(Executor):
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor}
+
+# Registers "ray" (RayExecutor) in EXECUTORS; that module imports Ray only when the executor runs.
+import simulator.ray_executor  # noqa: E402, F401

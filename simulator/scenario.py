@@ -165,14 +165,36 @@ class MonteCarlo(_Strict):
     )
 
 
+RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5})$")
+
+
 class ExecutorSpec(_Strict):
+    """Who evaluates the points: ``local`` (this process) or ``ray`` (tasks on a Ray cluster, see
+    :mod:`simulator.ray_executor`). The Ray fields are ignored by ``local`` but still checked, so that a scenario
+    switched with ``--executor ray`` behaves as written."""
+
     type: str = "local"
+    address: str | None = Field(default=None, description="Ray cluster: auto, host:port or ray://host:port; "
+                                "unset: start a local Ray instance")
+    num_cpus: float = Field(default=1, gt=0, le=1024, description="CPUs reserved by each Ray task")
+    num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs reserved by each Ray task")
+    chunk_points: int = Field(default=1, ge=1, le=10_000, description="SNR points per Ray task")
+    max_retries: int = Field(default=3, ge=0, le=100, description="re-runs of a Ray task whose worker died")
+    local_cpus: int | None = Field(default=None, ge=1, le=4096,
+                                   description="CPUs of the local Ray instance (default: all of this machine)")
 
     @field_validator("type")
     @classmethod
     def _known(cls, value: str) -> str:
         if value not in EXECUTORS:
             raise ValueError(f"unknown executor {value!r}; valid: {', '.join(sorted(EXECUTORS))}")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not RAY_ADDRESS.match(value):
+            raise ValueError(f"invalid Ray address {value!r}; expected auto, host:port or ray://host:port")
         return value
 
 

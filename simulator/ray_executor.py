@@ -1,0 +1,187 @@
+"""The ``ray`` executor: a sweep's points as tasks on a Ray cluster.
+
+The driver first builds every link once in this process, so whatever a link trains is trained once and stored in
+the artifact cache (:func:`simulator.artifacts.cache_root`). It then submits one Ray task per (link, channel,
+chunk of ``chunk_points`` SNR points). A task rebuilds the scenario from its JSON form and the link from the
+cache (a task that had to train reports it), evaluates its points with :func:`simulator.montecarlo.run_points`
+and returns their :class:`~simulator.montecarlo.PointResult`. The driver hands each result to the sweep as its
+task finishes, so ``results.csv`` grows exactly as with the local executor, and a rerun skips finished points.
+
+Every random draw is seeded from the scenario seed and the point's identity (:mod:`simulator.seeding`), so the
+numbers do not depend on the executor, on the chunking or on which worker ran a task. A task whose worker dies is
+re-run by Ray up to ``max_retries`` times.
+
+Ray is imported only when this executor runs; ``import simulator`` and local sweeps never import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import UserError
+from simulator.executors import EXECUTORS, Executor
+
+INSTALL_HINT = "the ray executor needs Ray: install the ray extra (pip install 'semsim[ray]')"
+
+_remote_task = None  # the Ray remote function, made on first use
+_WORKER_LINKS: dict[tuple[str, str], Any] = {}  # per worker process: (scenario digest, link label) -> link
+
+
+def import_ray():
+    """The ``ray`` module, or a one-line :class:`UserError` telling how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+    return ray
+
+
+class RayExecutor(Executor):
+    """One Ray task per (link, channel, chunk of SNR points); results stream back as tasks finish."""
+
+    description = "tasks on a Ray cluster (executor: {type: ray, address: ...})"
+
+    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None) -> None:
+        ray = import_ray()
+        from simulator.artifacts import cache_root
+        from simulator.assemble import build_data, build_link
+
+        spec = scenario.executor
+        cache = str(cache_root().resolve())
+        # Build (and so train and cache) every link here, once, before any worker needs it.
+        data = build_data(scenario)
+        for job in jobs:
+            link = build_link(job.link, scenario, data)
+            on_link_ready(job.link.label, link.describe())
+            del link
+
+        started_here = connect(ray, spec.address, spec.local_cpus, cache)
+        refs: dict[Any, tuple[str, list]] = {}
+        try:
+            task = _task(ray).options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                                      max_retries=spec.max_retries, retry_exceptions=False)
+            payload = ray.put(scenario.model_dump(mode="json"))
+            threads = max(1, int(spec.num_cpus))
+            for job in jobs:
+                for chunk in split_points(job.points, spec.chunk_points):
+                    refs[task.remote(payload, job.link.label, chunk, cache, threads)] = (job.link.label, chunk)
+            budget = scenario.monte_carlo.max_samples
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1)
+                for ref in done:
+                    label, chunk = refs.pop(ref)
+                    results, trained = _get(ray, ref, label, chunk, spec.max_retries)
+                    if trained:
+                        warnings.warn(f"ray: link {label!r} trained {', '.join(trained)} on a worker; is the "
+                                      f"cache {cache} shared with every node?", stacklevel=2)
+                    for result in results:
+                        on_point_done(result)
+                    on_progress(budget * len(chunk))
+        finally:
+            for ref in refs:  # interrupted or failed: stop what is still queued or running
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001  (best effort; the task may have just finished)
+                    pass
+            if started_here:
+                ray.shutdown()
+
+
+EXECUTORS["ray"] = RayExecutor
+
+
+def split_points(points: list, size: int) -> list[list]:
+    """``points`` grouped by channel (in first-seen order), each group cut into chunks of at most ``size``."""
+    by_channel: dict[str, list] = {}
+    for p in points:
+        by_channel.setdefault(p.channel, []).append(p)
+    return [group[i : i + size] for group in by_channel.values() for i in range(0, len(group), size)]
+
+
+def connect(ray, address: str | None, local_cpus: int | None, cache: str) -> bool:
+    """Join ``address`` (or start a local instance) unless Ray is already initialised; ``True`` if this call
+    connected (so the caller shuts it down)."""
+    if ray.is_initialized():
+        return False
+    env = {"SEMSIM_CACHE_DIR": cache}
+    if address is None:  # a local instance: workers also see the driver's own import paths (plug-in modules)
+        paths = [p for p in sys.path if p and os.path.isdir(p) and not _is_installed(p)]
+        if paths:
+            env["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    try:
+        ray.init(address=address, num_cpus=local_cpus or (os.cpu_count() if address is None else None),
+                 include_dashboard=False, runtime_env={"env_vars": env}, log_to_driver=True)
+    except Exception as err:  # ConnectionError, RuntimeError, ValueError: whatever Ray raises for a bad cluster
+        message = " ".join(str(err).split())[:300]
+        raise UserError(f"ray: cannot connect to {address or 'a new local instance'}: {message}") from None
+    return True
+
+
+def _is_installed(path: str) -> bool:
+    """Whether ``path`` belongs to the Python installation (standard library, site-packages) rather than to the
+    user's own code."""
+    real = os.path.realpath(path)
+    for prefix in {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}:
+        if real == prefix or real.startswith(prefix + os.sep):
+            return True
+    return False
+
+
+def _get(ray, ref, label: str, chunk: list, retries: int):
+    """A finished task's value; its failure as a one-line :class:`UserError`."""
+    where = f"link {label!r} / {chunk[0].channel} / {', '.join(f'{p.snr_db:g}' for p in chunk)} dB"
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, UserError):
+            raise UserError(str(cause)) from None
+        raise UserError(f"ray: task {where} failed: {type(cause).__name__}: {cause}") from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"ray: task {where} failed after {retries} retries: {first}") from None
+
+
+def _task(ray):
+    global _remote_task
+    if _remote_task is None:
+        _remote_task = ray.remote(evaluate_chunk)
+    return _remote_task
+
+
+def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: str, threads: int):
+    """Worker side: the results of ``points`` of one link on one channel, and the artifacts it had to train."""
+    os.environ["SEMSIM_CACHE_DIR"] = cache
+    import torch
+
+    from simulator.assemble import build_channel, build_data, build_link
+    from simulator.montecarlo import run_points
+    from simulator.scenario import parse_scenario
+
+    torch.set_num_threads(threads)
+    digest = hashlib.sha256(json.dumps(scenario_json, sort_keys=True).encode()).hexdigest()
+    scenario = parse_scenario(scenario_json)
+    spec = next(s for s in scenario.links if s.label == link_label)
+    trained: list[str] = []
+    key = (digest, link_label)
+    if key not in _WORKER_LINKS:
+        before = _artifacts(cache)
+        _WORKER_LINKS[key] = build_link(spec, scenario, build_data(scenario))
+        trained = sorted(_artifacts(cache) - before)
+    link = _WORKER_LINKS[key]
+    channel_spec = next(c for c in scenario.channels if c.label == points[0].channel)
+    channels = {channel_spec.label: build_channel(channel_spec, scenario.device)}
+    results = run_points(link, link_label, channels, points, scenario.link_metrics(spec), scenario.monte_carlo,
+                         scenario.seed, scenario.device)
+    return results, trained
+
+
+def _artifacts(cache: str) -> set[str]:
+    root = Path(cache)
+    return {p.parent.name for p in root.glob("*/meta.json")} if root.is_dir() else set()
