@@ -44,16 +44,11 @@ from links.image_link import ImageLink
 from simulator.bridge import import_tf, to_tf, to_torch
 from simulator.channels.base import ChannelOutput
 from simulator.config_model import Params
-from simulator.errors import UserError
+from simulator.errors import UserError, one_line
 from simulator.link import TensorDict
 
 _FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _ALLOWED = "a path to a saved .keras file or a module:factory returning a keras.Model"
-
-
-def _one_line(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def import_keras():
@@ -77,24 +72,24 @@ def load_model(field: str, reference: str):
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as err:
-            raise UserError(f"{where} is not a loadable Keras model: {type(err).__name__}: {_one_line(err)}") from err
+            raise UserError(f"{where} is not a loadable Keras model: {type(err).__name__}: {one_line(err)}") from err
     elif _FACTORY.match(reference):
         module_name, _, attr = reference.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
-            raise UserError(f"{where}: cannot import module {module_name!r} ({_one_line(err)}); "
+            raise UserError(f"{where}: cannot import module {module_name!r} ({one_line(err)}); "
                             f"expected {_ALLOWED}") from None
         except Exception as err:
             raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
-                            f"{_one_line(err)}") from err
+                            f"{one_line(err)}") from err
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise UserError(f"{where}: module {module_name!r} has no callable {attr!r}; expected {_ALLOWED}")
         try:
             model = factory()
         except Exception as err:
-            raise UserError(f"{where}: the factory raised {type(err).__name__}: {_one_line(err)}") from err
+            raise UserError(f"{where}: the factory raised {type(err).__name__}: {one_line(err)}") from err
     else:
         raise UserError(f"{where}: expected {_ALLOWED} (the file name must end in .keras)")
     if not isinstance(model, keras.Model):
@@ -161,7 +156,7 @@ class KerasLink(ImageLink):
             raise
         except Exception as err:
             raise UserError(f"link keras: encoder {p.encoder!r} failed on a [1, {', '.join(map(str, _nhwc(image)))}] "
-                            f"NHWC image of the data source: {type(err).__name__}: {_one_line(err)}") from err
+                            f"NHWC image of the data source: {type(err).__name__}: {one_line(err)}") from err
         if reals.shape[1] != 2 * p.symbols:
             raise UserError(f"link keras: encoder {p.encoder!r} outputs {reals.shape[1]} reals per image; "
                             f"symbols = {p.symbols} needs 2 * symbols = {2 * p.symbols}")
@@ -170,7 +165,7 @@ class KerasLink(ImageLink):
             scores = self._decode(zeros, torch.zeros(1, device=self.device))
         except Exception as err:
             raise UserError(f"link keras: decoder {p.decoder!r} failed on [1, {2 * p.symbols}] received reals: "
-                            f"{type(err).__name__}: {_one_line(err)}") from err
+                            f"{type(err).__name__}: {one_line(err)}") from err
         classes = self.data.num_classes
         if scores.dim() != 2 or scores.shape[1] != classes:
             raise UserError(f"link keras: decoder {p.decoder!r} outputs {list(scores.shape[1:])} scores per image; "

@@ -7,7 +7,10 @@ digital semantic features), so they share one validated transmit/receive chain::
     symbols = modem.modulate(bits)            # bits [B, blocks, k] float {0,1} -> [B, blocks * n / m] complex64
     bits_hat = modem.demodulate(y, no_eff)    # -> [B, blocks, k] float {0,1} (hard decisions)
 
-Uncoded, a block is ``block_bits`` bits sent as they are.
+Uncoded, a block is ``block_bits`` bits sent as they are. With ``scrambler_seed`` the information bits of an example
+are added (mod 2) to a fixed pseudo-random sequence before coding and the sequence is removed after decoding, so
+that structured payloads (image codes, quantised features, padding) still give QAM symbols of unit average energy;
+error positions, and so BER and BLER, are unchanged by it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ LDPC_CODEWORDS_PER_CALL = 96
 DEMAPPER_SYMBOLS_PER_THREAD = 2**14
 
 BitsPerSymbol = Literal[1, 2, 4, 6, 8, 10]
+
+#: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's LDPC5GEncoder checks them): information bits per codeword,
+#: codeword bits after rate matching, and the lowest rate
+LDPC_K_MIN, LDPC_K_MAX, LDPC_N_MIN, LDPC_N_MAX, LDPC_RATE_MIN = 12, 8448, 16, 316 * 384, 0.2
+
+
+def ldpc_supported(n: int, k: int, max_rate: float = 0.95) -> bool:
+    """Whether the 5G LDPC code (with rate matching) has a codeword of ``n`` bits carrying ``k``."""
+    return LDPC_K_MIN <= k <= LDPC_K_MAX and LDPC_N_MIN <= n <= LDPC_N_MAX and LDPC_RATE_MIN <= k / n <= max_rate
 
 
 class LDPCParams(Params):
@@ -52,14 +64,17 @@ class CodedModem:
         block_bits: bits per block when uncoded.
         demapper: ``app`` (exact bitwise MAP LLRs) or ``maxlog``.
         device: torch device string; Sionna blocks are built on it.
+        scrambler_seed: seed of the fixed scrambling sequence, or ``None`` for no scrambling.
     """
 
     def __init__(self, bits_per_symbol: int, ldpc: LDPCParams | None = None, block_bits: int = 1024,
-                 demapper: Literal["app", "maxlog"] = "app", device: str = "cpu"):
+                 demapper: Literal["app", "maxlog"] = "app", device: str = "cpu", scrambler_seed: int | None = None):
         self.bits_per_symbol = m = bits_per_symbol
         self.ldpc = ldpc
         self.block_bits = block_bits
         self.device = device
+        self.scrambler_seed = scrambler_seed
+        self._sequences: dict[int, torch.Tensor] = {}
         coded = ldpc.n if ldpc else block_bits
         if coded % m:
             name = "ldpc.n" if ldpc else "block_bits"
@@ -106,8 +121,19 @@ class CodedModem:
             return max(1, LDPC_CODEWORDS_PER_CALL * 1024 // self.ldpc.n // blocks_per_example)
         return max(1, DEMAPPER_SYMBOLS_PER_THREAD * torch.get_num_threads() // channel_uses)
 
+    def _scramble(self, bits: torch.Tensor) -> torch.Tensor:
+        """``bits [B, blocks, k]`` plus (mod 2) the scrambling sequence of ``blocks * k`` bits; its own inverse."""
+        if self.scrambler_seed is None:
+            return bits
+        length = bits.shape[1] * bits.shape[2]
+        if length not in self._sequences:
+            generator = torch.Generator().manual_seed(self.scrambler_seed)
+            self._sequences[length] = torch.randint(0, 2, (length,), generator=generator).float().to(self.device)
+        return torch.remainder(bits + self._sequences[length].reshape(bits.shape[1:]), 2.0)
+
     def modulate(self, bits: torch.Tensor) -> torch.Tensor:
         """``bits [B, blocks, block_info_bits]`` float in {0, 1} -> symbols ``[B, blocks * block_symbols]``."""
+        bits = self._scramble(bits)
         codewords = self._encoder(bits) if self.ldpc is not None else bits
         return self._mapper(codewords.reshape(bits.shape[0], -1))
 
@@ -116,4 +142,4 @@ class CodedModem:
         ``[B, blocks, block_info_bits]`` float in {0, 1}."""
         out = self._demapper(symbols, no_eff)
         blocks = out.reshape(out.shape[0], -1, self.block_coded_bits)
-        return blocks if self.ldpc is None else self._decoder(blocks)
+        return self._scramble(blocks if self.ldpc is None else self._decoder(blocks))

@@ -10,3 +10,10 @@ class UserError(Exception):
     """Bad user input; ``str(error)`` is the single line shown to the user."""
 
     exit_status = 2
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """``str(err)`` on one line (whitespace collapsed), cut to ``limit`` characters: for quoting an error inside a
+    :class:`UserError` message."""
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

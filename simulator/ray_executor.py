@@ -30,7 +30,7 @@ from simulator.executors import EXECUTORS, Executor
 INSTALL_HINT = "the ray executor needs Ray: install the ray extra (pip install 'semsim[ray]')"
 
 _remote_task = None  # the Ray remote function, made on first use
-_WORKER_LINKS: dict[tuple[str, str], Any] = {}  # per worker process: (scenario digest, link label) -> link
+_WORKER_LINKS: dict[tuple[str, str], Any] = {}  # per worker: (scenario digest, link label) -> (scenario, spec, link)
 
 
 def import_ray():
@@ -166,15 +166,15 @@ def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: st
 
     torch.set_num_threads(threads)
     digest = hashlib.sha256(json.dumps(scenario_json, sort_keys=True).encode()).hexdigest()
-    scenario = parse_scenario(scenario_json)
-    spec = next(s for s in scenario.links if s.label == link_label)
     trained: list[str] = []
     key = (digest, link_label)
-    if key not in _WORKER_LINKS:
+    if key not in _WORKER_LINKS:  # once per worker process: parse the scenario and build (load) the link
+        scenario = parse_scenario(scenario_json)
+        spec = next(s for s in scenario.links if s.label == link_label)
         before = _artifacts(cache)
-        _WORKER_LINKS[key] = build_link(spec, scenario, build_data(scenario))
+        _WORKER_LINKS[key] = (scenario, spec, build_link(spec, scenario, build_data(scenario)))
         trained = sorted(_artifacts(cache) - before)
-    link = _WORKER_LINKS[key]
+    scenario, spec, link = _WORKER_LINKS[key]
     channel_spec = next(c for c in scenario.channels if c.label == points[0].channel)
     channels = {channel_spec.label: build_channel(channel_spec, scenario.device)}
     results = run_points(link, link_label, channels, points, scenario.link_metrics(spec), scenario.monte_carlo,

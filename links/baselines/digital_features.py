@@ -12,7 +12,7 @@ from sionna.phy.fec.ldpc import LDPC5GEncoder
 from links.baselines.features import PCA, StudentParams, prepare_features
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from links.modem import BitsPerSymbol, CodedModem, LDPCParams
+from links.modem import LDPC_K_MAX, LDPC_K_MIN, BitsPerSymbol, CodedModem, LDPCParams, ldpc_supported
 from simulator.channels.base import ChannelOutput
 from simulator.errors import UserError
 from simulator.link import TensorDict
@@ -23,8 +23,6 @@ from simulator.seeding import derive_seed
 BIT_CHOICES = tuple(range(1, 9))
 #: the quantiser's range per component: these percentiles of the training-split coefficients (values are clipped)
 CLIP_PERCENTILES = (0.5, 99.5)
-#: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's LDPC5GEncoder checks them)
-LDPC_MIN_K, LDPC_MAX_K, LDPC_MIN_RATE, LDPC_MAX_N = 12, 8448, 0.2, 316 * 384
 
 
 class UniformQuantiser:
@@ -85,7 +83,7 @@ def ldpc_blocks(symbols: int, bits_per_symbol: int, code_rate: float) -> tuple[i
     for blocks in (b for b in range(1, symbols + 1) if symbols % b == 0):
         n = symbols // blocks * bits_per_symbol
         k = math.floor(n * code_rate + 1e-9)
-        if not (LDPC_MIN_K <= k <= LDPC_MAX_K and n <= LDPC_MAX_N and k >= LDPC_MIN_RATE * n and n >= 16):
+        if not ldpc_supported(n, k, max_rate=1.0):
             continue
         try:
             LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol)
@@ -94,7 +92,7 @@ def ldpc_blocks(symbols: int, bits_per_symbol: int, code_rate: float) -> tuple[i
         return blocks, LDPCParams(k=k, n=n)
     raise UserError(
         f"digital-features: symbols ({symbols}) x bits_per_symbol ({bits_per_symbol}) x code_rate ({code_rate}) "
-        f"cannot be coded by 5G LDPC (codewords of {LDPC_MIN_K}..{LDPC_MAX_K} information bits at rate >= 1/5 "
+        f"cannot be coded by 5G LDPC (codewords of {LDPC_K_MIN}..{LDPC_K_MAX} information bits at rate >= 1/5 "
         "filling the symbols exactly); use more symbols or a higher bits_per_symbol or code_rate")
 
 
@@ -125,11 +123,10 @@ class DigitalFeaturesLink(ImageLink):
         super().__init__(params, context)
         p = self.params
         self.blocks, code = ldpc_blocks(p.symbols, p.bits_per_symbol, p.code_rate)
-        self.modem = CodedModem(p.bits_per_symbol, code, device=self.device)
+        self.modem = CodedModem(p.bits_per_symbol, code, device=self.device,
+                                scrambler_seed=derive_seed(0, "digital-features", "scrambler"))
         self.features = prepare_features(p, self.data, self.context.data_config(), self.device)
         self.pca, self.quantiser, self.candidates = self._choose_quantiser()
-        generator = torch.Generator().manual_seed(derive_seed(0, "digital-features", "scrambler"))
-        self.scrambler = torch.randint(0, 2, (self.blocks, code.k), generator=generator).float().to(self.device)
 
     def _choose_quantiser(self) -> tuple[PCA, UniformQuantiser, dict[str, dict[str, float]]]:
         f = self.features
@@ -175,13 +172,13 @@ class DigitalFeaturesLink(ImageLink):
         return {**batch, "bits": bits.reshape(batch_size, self.blocks, -1)}
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        return {"symbols": self.modem.modulate((batch["bits"] + self.scrambler) % 2)}
+        return {"symbols": self.modem.modulate(batch["bits"])}
 
     def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
         return encoded["symbols"]
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
-        bits = (self.modem.demodulate(received.symbols, received.no_eff) + self.scrambler) % 2
+        bits = self.modem.demodulate(received.symbols, received.no_eff)
         features = bits.reshape(len(bits), -1)[:, : self.feature_bits]
         embedding = self.pca.restore(self.quantiser.values(self.quantiser.from_bits(features)))
         return {"prediction": self.features.head(embedding).argmax(dim=1), "bits": bits}

@@ -20,7 +20,16 @@ from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 from links.baselines.source_codec import CodecName, make_codec
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from links.modem import BitsPerSymbol, CodedModem, LDPCParams
+from links.modem import (
+    LDPC_K_MAX,
+    LDPC_K_MIN,
+    LDPC_N_MAX,
+    LDPC_N_MIN,
+    BitsPerSymbol,
+    CodedModem,
+    LDPCParams,
+    ldpc_supported,
+)
 from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import TeacherParams
 from simulator.channels.base import ChannelOutput
@@ -31,7 +40,6 @@ from simulator.metrics import Tally
 
 #: 5G NR LDPC limits (TS 38.212 5.3.2 and Sionna's LDPC5GEncoder): information bits per codeword, codeword
 #: bits after rate matching, and the code rates it supports
-LDPC_K_MIN, LDPC_K_MAX, LDPC_N_MIN, LDPC_N_MAX = 12, 8448, 16, 316 * 384
 CRC_BITS = {"CRC24A": 24, "CRC16": 16, "CRC11": 11, "CRC6": 6}
 #: the scrambling sequence is fixed, like a cell's scrambling identity: it is part of the link, not of the scenario
 SCRAMBLER_SEED = 0x5E9A
@@ -102,15 +110,14 @@ class SeparateLink(ImageLink):
         self.payload_bits = self.codewords * self.k - crc_bits
         try:
             ldpc = LDPCParams(k=self.k, n=self.n, num_iter=p.num_iter, cn_update=p.cn_update)
-            self.modem = CodedModem(p.bits_per_symbol, ldpc, demapper=p.demapper, device=self.device)
+            self.modem = CodedModem(p.bits_per_symbol, ldpc, demapper=p.demapper, device=self.device,
+                                    scrambler_seed=SCRAMBLER_SEED)
         except ValueError as err:  # a limit of Sionna's 5G code that plan_code does not know
             message = " ".join(str(err).split())[:200]
             raise UserError(f"symbols ({p.symbols}) and code_rate ({p.code_rate}) give a 5G LDPC code with k = "
                             f"{self.k}, n = {self.n} that Sionna rejects: {message}") from None
         self._crc_encoder = CRCEncoder(p.crc, k=self.payload_bits, device=self.device)
         self._crc_decoder = CRCDecoder(self._crc_encoder, device=self.device)
-        generator = torch.Generator().manual_seed(SCRAMBLER_SEED)
-        self._scrambler = torch.randint(0, 2, (self.info_bits,), generator=generator).float().to(self.device)
         self._mean_image = self.data.split("train").images.mean(dim=0).to(self.device)
 
         stage = prepare_teacher(p.teacher, self.data, self.context.data_config(), p.train_seed, self.device)
@@ -131,17 +138,17 @@ class SeparateLink(ImageLink):
         return self.modem.receive_batch_hint(self.codewords, self.channel_uses)
 
     def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
-        """Images and labels, plus ``bits`` ``[B, codewords, k]`` float {0, 1}: the source-coded, CRC-protected,
-        scrambled LDPC information bits (part of the payload so that ``ber`` and ``bler`` can be scored)."""
+        """Images and labels, plus ``bits`` ``[B, codewords, k]`` float {0, 1}: the source-coded, CRC-protected
+        LDPC information bits (the modem scrambles them), part of the payload so that ``ber`` and ``bler`` can be
+        scored."""
         batch = super().sample(batch_index, batch_size, generator)
         frames, _, _ = self.codec.encode_batch(batch["images"], self.payload_bits)
         batch["bits"] = self._protect(torch.from_numpy(frames).to(self.device, torch.float32))
         return batch
 
     def _protect(self, frames: torch.Tensor) -> torch.Tensor:
-        """Source frames ``[B, payload_bits]`` -> LDPC information bits ``[B, codewords, k]`` (CRC, scrambler)."""
-        bits = torch.remainder(self._crc_encoder(frames) + self._scrambler, 2.0)
-        return bits.reshape(len(frames), self.codewords, self.k)
+        """Source frames ``[B, payload_bits]`` -> LDPC information bits ``[B, codewords, k]`` (CRC appended)."""
+        return self._crc_encoder(frames).reshape(len(frames), self.codewords, self.k)
 
     def encode(self, batch: TensorDict) -> TensorDict:
         return {"symbols": self.modem.modulate(batch["bits"])}
@@ -153,7 +160,7 @@ class SeparateLink(ImageLink):
         """``prediction`` ``[B]`` int64 (-1 for a lost image under ``on_failure: error``), the decoded LDPC
         information ``bits`` ``[B, codewords, k]`` and ``lost`` ``[B]`` bool."""
         bits = self.modem.demodulate(received.symbols, received.no_eff)
-        frames, valid = self._crc_decoder(torch.remainder(bits.flatten(1) + self._scrambler, 2.0))
+        frames, valid = self._crc_decoder(bits.flatten(1))
         images, lost = self.reconstruct(frames, valid[:, 0])
         return {"prediction": self.classify(images, lost), "bits": bits, "lost": lost}
 
@@ -243,17 +250,12 @@ def plan_code(symbols: int, bits_per_symbol: int, code_rate: float, codewords: i
     else:
         raise UserError(f"codewords ({codewords}) give codewords of n = {n} bits, k = {k}: the 5G LDPC code allows "
                         f"k <= {LDPC_K_MAX} and n <= {LDPC_N_MAX}; use more codewords")
-    if not supported(n, k):
+    if not ldpc_supported(n, k):
         least = min_symbols(bits_per_symbol, code_rate, codewords, 0)
         raise UserError(f"symbols ({symbols}) is too small for 5G LDPC: codewords of n = {n} bits at code_rate "
                         f"{code_rate} carry k = {k}, the code needs {LDPC_K_MIN} <= k and {LDPC_N_MIN} <= n; use "
                         f"symbols >= {least}")
     return count, n, k
-
-
-def supported(n: int, k: int) -> bool:
-    """Whether the 5G LDPC code (with rate matching) has a codeword of ``n`` bits carrying ``k``."""
-    return LDPC_K_MIN <= k <= LDPC_K_MAX and LDPC_N_MIN <= n <= LDPC_N_MAX and 0.2 <= k / n <= 0.95
 
 
 def min_symbols(bits_per_symbol: int, code_rate: float, codewords: int | None, info_bits: int) -> int:
@@ -264,6 +266,6 @@ def min_symbols(bits_per_symbol: int, code_rate: float, codewords: int | None, i
             code_rate * symbols * bits_per_symbol / c) <= LDPC_K_MAX)
         n = symbols * bits_per_symbol // count
         k = round(code_rate * n)
-        if supported(n, k) and count * k >= info_bits:
+        if ldpc_supported(n, k) and count * k >= info_bits:
             return symbols
     raise UserError(f"no channel-use budget carries {info_bits} bits at code_rate {code_rate}")

@@ -46,16 +46,11 @@ from sionna.phy import config as sionna_config
 from simulator.bridge import call_tf, import_tf
 from simulator.channels.base import CHANNELS, Channel, ChannelOutput
 from simulator.config_model import Params
-from simulator.errors import UserError
+from simulator.errors import UserError, one_line
 from simulator.snr import noise_variance
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _CONTRACT = "a module:function path to a TensorFlow callable (x [batch, n] complex64, no [batch, 1] float32) -> y"
-
-
-def _one_line(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve_function(path: str) -> Callable[..., Any]:
@@ -69,11 +64,11 @@ def resolve_function(path: str) -> Callable[..., Any]:
     try:
         target: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        raise UserError(f"{where}: cannot import module {module_name!r} ({_one_line(err)}); expected "
+        raise UserError(f"{where}: cannot import module {module_name!r} ({one_line(err)}); expected "
                         f"{_CONTRACT}") from None
     except Exception as err:  # the user's module failed while importing
         raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
-                        f"{_one_line(err)}") from err
+                        f"{one_line(err)}") from err
     for part in attr.split("."):
         if not hasattr(target, part):
             raise UserError(f"{where}: module {module_name!r} has no attribute {attr!r}; expected {_CONTRACT}")
@@ -142,7 +137,7 @@ class TFChannel(Channel):
                 raise
             except Exception as err:  # the user's function: one line naming it (SEMSIM_DEBUG=1 shows the cause)
                 raise UserError(f"channel tf: function {path!r} raised {type(err).__name__}: "
-                                f"{_one_line(err)}") from err
+                                f"{one_line(err)}") from err
             y, no_eff = _check_output(tf, path, out, batch, n)
             if no_eff is None:
                 no_eff = tf.broadcast_to(no_tf, (batch, n))
