@@ -46,6 +46,7 @@ from simulator.channels.base import ChannelOutput
 from simulator.config_model import Params
 from simulator.errors import UserError, one_line
 from simulator.link import TensorDict
+from simulator.registry import import_attribute
 
 _FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _ALLOWED = "a path to a saved .keras file or a module:factory returning a keras.Model"
@@ -74,17 +75,9 @@ def load_model(field: str, reference: str):
         except Exception as err:
             raise UserError(f"{where} is not a loadable Keras model: {type(err).__name__}: {one_line(err)}") from err
     elif _FACTORY.match(reference):
-        module_name, _, attr = reference.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            raise UserError(f"{where}: cannot import module {module_name!r} ({one_line(err)}); "
-                            f"expected {_ALLOWED}") from None
-        except Exception as err:
-            raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
-                            f"{one_line(err)}") from err
-        factory = getattr(module, attr, None)
+        factory = import_attribute(reference, where, f"; expected {_ALLOWED}", missing="callable")
         if not callable(factory):
+            module_name, _, attr = reference.partition(":")
             raise UserError(f"{where}: module {module_name!r} has no callable {attr!r}; expected {_ALLOWED}")
         try:
             model = factory()

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from simulator.errors import UserError
+from simulator.errors import UserError, one_line
 
 
 def describe(cls: type) -> str:
@@ -111,15 +111,25 @@ def _import_path(name: str, kind: str) -> Any:
     """The object a ``module:Attribute`` path names; any failure is a one-line :class:`UserError`."""
     if not _MODULE_PATH.match(name):
         raise UserError(f"{kind} type {name!r} is not a valid module:Class path (like mypackage.links:MyLink)")
-    module_name, _, attr = name.partition(":")
+    return import_attribute(name, f"{kind} type {name!r}")
+
+
+def import_attribute(path: str, where: str, expected: str = "", missing: str = "attribute") -> Any:
+    """The object ``path`` (``module:name`` or ``module:Class.name``) names, importing the module.
+
+    Every failure is one :class:`UserError` line starting with ``where`` and ending with ``expected`` (what is
+    allowed, e.g. ``"; expected a module:function path"``); ``missing`` names the kind of attribute looked for.
+    """
+    module_name, _, attr = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        target = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        raise UserError(f"cannot import module {module_name!r} for {kind} type {name!r}: {err}") from None
+        raise UserError(f"{where}: cannot import module {module_name!r} ({one_line(err)}){expected}") from None
     except Exception as err:  # the user's module failed while importing: say so in one line
-        detail = " ".join(str(err).split())
-        raise UserError(f"importing module {module_name!r} for {kind} type {name!r} failed: "
-                        f"{type(err).__name__}: {detail}") from None
-    if not hasattr(module, attr):
-        raise UserError(f"module {module_name!r} has no attribute {attr!r} ({kind} type {name!r})")
-    return getattr(module, attr)
+        raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
+                        f"{one_line(err)}") from err
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise UserError(f"{where}: module {module_name!r} has no {missing} {attr!r}{expected}")
+        target = getattr(target, part)
+    return target

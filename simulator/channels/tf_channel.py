@@ -34,7 +34,6 @@ TensorFlow is imported only when a ``tf`` channel is built (not when this module
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +46,7 @@ from simulator.bridge import call_tf, import_tf
 from simulator.channels.base import CHANNELS, Channel, ChannelOutput
 from simulator.config_model import Params
 from simulator.errors import UserError, one_line
+from simulator.registry import import_attribute
 from simulator.snr import noise_variance
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -60,19 +60,7 @@ def resolve_function(path: str) -> Callable[..., Any]:
     """
     import_tf()  # a BridgeError (UserError) telling how to install TensorFlow when it is missing
     where = f"channel tf: function {path!r}"
-    module_name, _, attr = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise UserError(f"{where}: cannot import module {module_name!r} ({one_line(err)}); expected "
-                        f"{_CONTRACT}") from None
-    except Exception as err:  # the user's module failed while importing
-        raise UserError(f"{where}: importing module {module_name!r} failed: {type(err).__name__}: "
-                        f"{one_line(err)}") from err
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise UserError(f"{where}: module {module_name!r} has no attribute {attr!r}; expected {_CONTRACT}")
-        target = getattr(target, part)
+    target = import_attribute(path, where, f"; expected {_CONTRACT}")
     if not callable(target) or isinstance(target, type):
         raise UserError(f"{where}: {type(target).__name__} is not a function; expected {_CONTRACT}")
     return target
