@@ -93,7 +93,7 @@ SIDES = ("plain", "semsim", "engine", "receiver")
 #: tiny training settings: ``TINY`` of tests/test_rkdsc.py with larger training batches (fewer steps), so
 #: that ``--quick`` trains in a few seconds
 QUICK_TRAINING = {
-    "teacher": {"dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 512},
+    "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 512},
     "search": {"cells": 1, "nodes": 1, "channels": 4, "epochs": 1, "batch_size": 512},
     "stage1": {"epochs": 1, "batch_size": 512},
     "stage2": {"epochs": 1, "batch_size": 512, "channels": ["awgn", "rayleigh"]},

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild tables and plots of a results directory from results.csv")
     report.add_argument("directory")
+    report.add_argument("--compare-to", metavar="LINK",
+                        help="reference link of paired.md (default: the run's compare_to, else the first link)")
 
     sub.add_parser("list", help="list registered links, channels, data sources, metrics and executors")
 
@@ -79,7 +81,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UserError(f"not a directory: {directory}")
         from simulator.report import report_directory
 
-        for path in report_directory(directory):
+        for path in report_directory(directory, args.compare_to):
             print(path)
         return 0
 
@@ -108,8 +110,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         raise UserError(f"--executor: unknown executor {args.executor!r}; valid: {', '.join(sorted(EXECUTORS))}")
     outcome = run_scenario(scenario, args.output, args.executor, args.progress, scenario_file=args.scenario)
     print(f"semsim: {outcome.computed} points computed, {outcome.reused} reused, {outcome.seconds:.1f} s")
-    for name in ("results.csv", "table.md", "paper_table.md"):
-        print(f"  {outcome.output_dir / name}")
+    for name in ("results.csv", "table.md", "paper_table.md", "paired.md"):
+        if (outcome.output_dir / name).exists():
+            print(f"  {outcome.output_dir / name}")
     for png in sorted(outcome.output_dir.glob("*.png")):
         print(f"  {png}")
     return 0

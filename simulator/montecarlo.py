@@ -10,6 +10,10 @@ Randomness: batch ``b``'s payload comes from ``derive_seed(seed, "source", b)`` 
 ``(channel, snr)`` in batch ``b`` from ``derive_seed(seed, "channel", channel, snr, b)``. Receivers are
 deterministic, so a point's result does not depend on which other points ran beside it, on the packing, or on
 the executor; links compared in one scenario see the same payloads and (for equal lengths) the same noise.
+
+Per-example outcomes: for every metric whose trials are exactly 1 per example (``accuracy``; ``bler`` with one
+block per example) the runner also keeps each example's count (0 or 1, in example order, batch 0 first) in
+:attr:`PointResult.outcomes`, so that links can be compared example by example (:mod:`simulator.paired`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from simulator.channels.base import Channel, ChannelOutput
@@ -50,7 +55,13 @@ class Point:
 
 @dataclass
 class PointResult:
-    """Accumulated counts of one point. ``tallies`` maps metric -> ``[count, trials]``."""
+    """Accumulated counts of one point.
+
+    Attributes:
+        tallies: metric -> ``[count, trials]`` summed over the point's examples.
+        outcomes: metric -> ``[examples]`` uint8 array of each example's count (0 or 1), in example order, for
+            the metrics with exactly one trial per example; filled when the point finishes (:meth:`finish`).
+    """
 
     link: str
     point: Point
@@ -60,10 +71,37 @@ class PointResult:
     channel_uses: int = 0
     info_bits: int | None = None
     pilot_overhead: float = 0.0
+    outcomes: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    #: per-batch outcome arrays while the point runs; ``None`` for a metric found not to be binary
+    _batches: dict[str, list[np.ndarray] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def errors(self, metric: str) -> int:
         count, trials = self.tallies.get(metric, (0, 0))
         return METRICS[metric].errors(count, trials)
+
+    def record_outcomes(self, metric: str, tally: Tally) -> None:
+        """Keep one batch's per-example counts of ``metric`` if every example has exactly one trial; a metric
+        with any other number of trials in any batch keeps no outcomes."""
+        batches = self._batches.setdefault(metric, [])
+        if batches is None:
+            return
+        if not one_trial_per_example(tally):
+            self._batches[metric] = None
+            return
+        batches.append(tally.count.detach().to("cpu", torch.uint8).numpy())
+
+    def finish(self) -> None:
+        """Join the kept per-batch outcomes into :attr:`outcomes` (called once the point stops)."""
+        self.outcomes = {m: np.concatenate(b) for m, b in self._batches.items() if b}
+        self._batches = {}
+
+
+def one_trial_per_example(tally: Tally) -> bool:
+    """Whether every example of ``tally`` counts exactly one trial (so its count is a 0/1 outcome)."""
+    trials = tally.trials
+    if isinstance(trials, torch.Tensor):
+        return bool((trials == 1).all())
+    return int(trials) == 1
 
 
 @torch.no_grad()
@@ -131,6 +169,7 @@ def run_points(
                 and r.examples >= budget.min_samples
             )
             if done_by_errors or r.examples >= budget.max_samples:
+                r.finish()
                 if on_point_done is not None:
                     on_point_done(r)
                 if on_progress is not None:
@@ -190,6 +229,7 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
             count, trials = tallies[metric].totals()
             acc[0] += count
             acc[1] += trials
+            r.record_outcomes(metric, tallies[metric])
         r.seconds += seconds
 
 

@@ -7,7 +7,10 @@
 * ``<metric>.png``: one panel per channel, one curve per link with its interval band, a marker and line style per
   link so curves stay apart in print;
 * ``<metric>_vs_channel_uses.png``: when links of one family (labels that differ only in a trailing number, e.g.
-  ``rkdsc-16`` and ``rkdsc-64``) ran at several channel-use budgets: the metric versus the budget at each SNR.
+  ``rkdsc-16`` and ``rkdsc-64``) ran at several channel-use budgets: the metric versus the budget at each SNR;
+* ``paired.md`` and ``paired.csv``: every link against the reference link (``compare_to``), example by example,
+  from the per-example outcomes in ``outcomes/`` (:mod:`simulator.paired`); only with two or more links and
+  outcomes to pair.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from simulator.atomic import atomic_path, write_text  # noqa: E402
+from simulator.errors import UserError  # noqa: E402
 from simulator.metrics import METRICS  # noqa: E402
+from simulator.outcomes import load_outcomes  # noqa: E402
+from simulator.paired import PAIRED_COLUMNS, paired_table  # noqa: E402
 from simulator.results import load_results  # noqa: E402
 
+PAIRED_FILES = ("paired.md", "paired.csv")
 
-def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str, dict] | None = None) -> list[Path]:
-    """Write ``table.md`` and ``<metric>.png`` for every metric in ``table``; returns the paths written.
+
+def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str, dict] | None = None,
+                 compare_to: str | None = None) -> list[Path]:
+    """Write ``table.md``, ``paper_table.md``, ``<metric>.png`` for every metric in ``table`` and the paired
+    comparison against ``compare_to`` (default: the first link); returns the paths written.
 
     ``link_facts`` (link label -> ``Link.describe()``) adds a table of the links' own facts.
     """
@@ -50,18 +60,119 @@ def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str,
         budget_path = out_dir / f"{metric}_vs_channel_uses.png"
         if plot_channel_use_sweep(table[table.metric == metric], metric, budget_path):
             written.append(budget_path)
-    return written
+    return written + write_paired(table, out_dir, compare_to)
 
 
-def report_directory(out_dir: str | Path) -> list[Path]:
-    """Rebuild tables and plots of a results directory from its ``results.csv`` (and ``links.json``)."""
+def report_directory(out_dir: str | Path, compare_to: str | None = None) -> list[Path]:
+    """Rebuild tables and plots of a results directory from its ``results.csv`` (and ``links.json``), and the
+    paired comparison from ``outcomes/`` against ``compare_to``: by default the reference stored in
+    ``manifest.json`` (the scenario's ``compare_to``), else the first link."""
     out_dir = Path(out_dir)
-    facts_path = out_dir / "links.json"
+    facts = _read_json(out_dir / "links.json") or None
+    table = load_results(out_dir / "results.csv")
+    links = list(dict.fromkeys(table.link))
+    if compare_to is not None:
+        where = "--compare-to"
+    else:
+        manifest = _read_json(out_dir / "manifest.json")
+        spec = manifest.get("scenario_spec") if isinstance(manifest.get("scenario_spec"), dict) else {}
+        compare_to = manifest.get("compare_to") or spec.get("compare_to")
+        where = f"{out_dir / 'manifest.json'}: compare_to"
+    if compare_to is not None and links and compare_to not in links:
+        raise UserError(f"{where}: unknown link {compare_to!r}; valid: {', '.join(links)}")
+    return write_report(table, out_dir, facts, compare_to)
+
+
+def _read_json(path: Path) -> dict:
     try:
-        facts = json.loads(facts_path.read_text(encoding="utf-8")) if facts_path.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        facts = None
-    return write_report(load_results(out_dir / "results.csv"), out_dir, facts)
+        content = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def write_paired(table: pd.DataFrame, out_dir: str | Path, compare_to: str | None = None) -> list[Path]:
+    """``paired.csv`` and ``paired.md``: every link against ``compare_to`` (default: the first link) from the
+    outcome files in ``out_dir/outcomes``. With fewer than two links or nothing to pair, nothing is written and
+    paired files left by an earlier report are removed (they would describe other results)."""
+    out_dir = Path(out_dir)
+    links = list(dict.fromkeys(table.link))
+    paired = pd.DataFrame(columns=PAIRED_COLUMNS)
+    if len(links) >= 2:
+        reference = compare_to or links[0]
+        confidence = float(table.confidence.iloc[0])
+        paired = paired_table(table, lambda point_id, examples: load_outcomes(out_dir, point_id, examples),
+                              reference, confidence)
+    if paired.empty:
+        for name in PAIRED_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+        return []
+    md, csv = out_dir / "paired.md", out_dir / "paired.csv"
+    with atomic_path(csv) as tmp:
+        paired.to_csv(tmp, index=False, float_format="%.10g")
+    scenario = ", ".join(dict.fromkeys(table.scenario.astype(str)))
+    write_text(md, paired_markdown(paired, scenario))
+    return [md, csv]
+
+
+def paired_markdown(paired: pd.DataFrame, scenario: str = "") -> str:
+    """Per metric and channel: one row per link (other than the reference), one column per SNR; each cell the
+    paired difference link - reference in percentage points with its interval, ``*`` when it excludes 0."""
+    reference = paired.reference.iloc[0]
+    confidence = float(paired.confidence.iloc[0])
+    common_n = int(paired.n.mode().iloc[0])
+    own_n = paired.n != common_n
+    link_order = list(dict.fromkeys(paired.link))
+    other_noise = sorted(set(paired.link[~paired.same_noise.astype(bool)]), key=link_order.index)
+    notes = [
+        f"Reference link: `{reference}`. Each cell: link minus `{reference}` in percentage points, with its "
+        f"{confidence:.0%} paired interval (Newcombe's hybrid score interval for paired proportions, Newcombe 1998, "
+        "method 10), over the examples both points share: every link saw the same images (or payloads) in the "
+        "same order and, with equal channel uses, the same channel noise.",
+        f"`*`: the interval excludes 0. n = {common_n:,} pairs per cell"
+        + (", unless a cell shows its own n (a point that stopped early is paired over the examples both have)."
+           if own_n.any() else "."),
+        "SNR is Es/N0 per complex channel use in dB. McNemar's exact p-values and the counts of each 2x2 table are "
+        "in `paired.csv`.",
+    ]
+    if any(METRICS[m].counts_errors for m in set(paired.metric) if m in METRICS):
+        notes.append("For error rates (e.g. bler) a negative difference means fewer errors than the reference.")
+    if other_noise:
+        notes.append(f"†: {', '.join(f'`{link}`' for link in other_noise)}: other channel uses than the reference, "
+                     "so the pairs share the examples but not the noise (still a paired interval, less sharp).")
+    title = f"# Paired differences: {scenario}" if scenario else "# Paired differences"
+    parts = [title + "\n\n" + "\n\n".join(notes) + "\n"]
+    empty_cells = False
+    for metric in dict.fromkeys(paired.metric):
+        label = METRICS[metric].label if metric in METRICS else metric
+        for channel in dict.fromkeys(paired.channel):
+            rows = paired[(paired.metric == metric) & (paired.channel == channel)]
+            if rows.empty:
+                continue
+            decimals = 1 if rows[["diff", "low", "high"]].abs().to_numpy().max() >= 0.01 else 2
+            rows = rows.assign(
+                cell=[_paired_cell(r, decimals, bool(own_n.loc[i])) for i, r in rows.iterrows()],
+                row=[f"{r.link} †" if not r.same_noise else r.link for r in rows.itertuples()],
+            )
+            pivot = rows.pivot_table(index="row", columns="snr_db", values="cell", aggfunc="first", sort=False)
+            pivot = pivot.loc[list(dict.fromkeys(rows.row))]
+            pivot.columns = [f"{c:g} dB" for c in pivot.columns]
+            pivot.index.name = "link"
+            empty_cells |= bool(pivot.isna().to_numpy().any())
+            parts.append(f"\n## {metric}, {channel}: {label}, link - {reference} (percentage points)\n\n"
+                         f"{pivot.fillna('').to_markdown(disable_numparse=True)}\n")
+    if empty_cells:
+        parts.append("\nEmpty cells: one of the two points has no outcomes file (for example it was computed by a "
+                     "semsim that did not keep outcomes).\n")
+    return "".join(parts)
+
+
+def _paired_cell(row: pd.Series, decimals: int, show_n: bool) -> str:
+    def pp(value: float) -> str:
+        return f"{round(value * 100, decimals) + 0.0:+.{decimals}f}"
+
+    cell = f"{pp(row['diff'])} [{pp(row.low)}, {pp(row.high)}]{'*' if row.excludes_zero else ''}"
+    return f"{cell} (n={int(row.n):,})" if show_n else cell
 
 
 def _ordered_metrics(table: pd.DataFrame) -> list[str]:

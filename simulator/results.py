@@ -22,7 +22,8 @@
 ``point_id``       hash of everything that determines the point's result; used to resume
 =================  =========================================================================================
 
-Every table and plot is derived from this file (``semsim report DIR`` rebuilds them).
+Every table and plot is derived from this file (``semsim report DIR`` rebuilds them); the paired comparison
+(``paired.md``) also reads the per-example outcomes in ``outcomes/`` (:mod:`simulator.outcomes`).
 """
 
 from __future__ import annotations

@@ -213,6 +213,8 @@ class Scenario(_Strict):
     monte_carlo: MonteCarlo = MonteCarlo()
     output: str | None = None
     executor: ExecutorSpec = ExecutorSpec()
+    compare_to: str | None = Field(default=None, description="label of the reference link of paired.md "
+                                   "(default: the first link); not part of any point's identity")
 
     @field_validator("snr_db", mode="before")
     @classmethod
@@ -260,6 +262,9 @@ class Scenario(_Strict):
                         (field, i, "name"), f"duplicate name {spec.label!r}; give each entry a unique name"
                     )
                 seen.add(spec.label)
+        labels = [spec.label for spec in self.links]
+        if self.compare_to is not None and self.compare_to not in labels:
+            raise FieldError(("compare_to",), f"unknown link {self.compare_to!r}; valid: {', '.join(labels)}")
         if self.metrics:
             offered = {m for spec in self.links for m in spec.cls.metrics}
             for i, metric in enumerate(self.metrics):
@@ -276,6 +281,11 @@ class Scenario(_Strict):
         if isinstance(self.snr_db, SNRRange):
             return self.snr_db.points()
         return [float(v) for v in self.snr_db]
+
+    @property
+    def reference_link(self) -> str:
+        """Label of the link the others are compared with in ``paired.md``: ``compare_to``, else the first link."""
+        return self.compare_to or self.links[0].label
 
     def link_metrics(self, spec: LinkSpec) -> tuple[str, ...]:
         """Metrics reported for one link: the link's own, filtered by ``metrics`` when given."""
@@ -295,7 +305,8 @@ class Scenario(_Strict):
         }
 
     def scenario_hash(self) -> str:
-        """Hash of everything that changes results (not ``output``, ``executor`` or ``description``)."""
+        """Hash of everything that changes results (not ``output``, ``executor``, ``compare_to`` or
+        ``description``)."""
         material = {
             **self._results_material(),
             "links": [(s.label, s.canonical(), self.link_metrics(s)) for s in self.links],

@@ -4,12 +4,17 @@ Outputs in the output directory (all written atomically):
 
 * ``results.csv``: the tidy table (:mod:`simulator.results`), rewritten each time a point finishes;
 * ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.report`);
-* ``manifest.json``: versions, seed, scenario hash, git commit, timings and point counts;
+* ``outcomes/<point_id>.npz``: each finished point's per-example 0/1 outcomes of its binary metrics
+  (:mod:`simulator.outcomes`), written before the point's rows reach ``results.csv``;
+* ``paired.md`` and ``paired.csv``: every link against the reference link ``compare_to``, example by example
+  (:mod:`simulator.paired`, written by :mod:`simulator.report`);
+* ``manifest.json``: versions, seed, scenario hash, git commit, timings, point counts and the reference link;
 * ``links.json``: each link's own facts (``Link.describe()``: channel uses, rates, parameter counts, accuracy
   of trained parts), also shown in ``table.md``.
 
-Resuming: a point whose ``point_id`` already has rows in ``results.csv`` is not recomputed. Rows of points that
-are no longer in the scenario are moved to ``superseded.csv`` rather than deleted.
+Resuming: a point whose ``point_id`` already has rows in ``results.csv`` is not recomputed (its outcomes file is
+kept). Rows of points that are no longer in the scenario are moved to ``superseded.csv`` rather than deleted, and
+their outcome files to ``outcomes/superseded/``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from simulator.atomic import write_text
 from simulator.errors import UserError
 from simulator.executors import EXECUTORS, LinkJob
 from simulator.montecarlo import Point, PointResult
+from simulator.outcomes import save_outcomes, supersede_outcomes
 from simulator.progress import SweepProgress
 from simulator.report import write_report
 from simulator.results import empty_table, load_results, point_rows, save_results
@@ -74,7 +80,9 @@ def run_scenario(
 
     previous = load_results(results_path) if results_path.exists() else empty_table()
     kept = previous[previous.point_id.isin(order)]
-    _supersede(previous[~previous.point_id.isin(order)], out / "superseded.csv")
+    stale = previous[~previous.point_id.isin(order)]
+    _supersede(stale, out / "superseded.csv")
+    supersede_outcomes(out, set(stale.point_id))
     finished = set(kept.point_id)
     pending = [(label, point) for label, point in plan if point.point_id not in finished]
 
@@ -92,6 +100,7 @@ def run_scenario(
         rows.append(new)
         if len(rows) == 2:
             _write_json(out / "manifest.json", manifest)
+        _save_outcomes(out, result)
         save_results(_sorted(_concat(rows), order), results_path)
         bar.message(_point_line(result, new))
 
@@ -119,13 +128,20 @@ def run_scenario(
     facts = {spec.label: facts[spec.label] for spec in scenario.links if spec.label in facts}
     if facts:
         _write_json(facts_path, facts)
-    write_report(table, out, facts)
+    write_report(table, out, facts, scenario.reference_link)
     seconds = time.time() - started
     point_seconds = table.drop_duplicates("point_id").groupby("link", sort=False).seconds.sum()
     manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3),
                     seconds_per_link={link: round(float(s), 3) for link, s in point_seconds.items()})
     _write_json(out / "manifest.json", manifest)
     return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
+
+
+def _save_outcomes(out: Path, result: PointResult) -> None:
+    try:
+        save_outcomes(out, result.point.point_id, result.outcomes)
+    except OSError as err:
+        raise UserError(f"cannot write the outcomes of a point to {out}: {err.strerror}") from None
 
 
 def _read_json(path: Path) -> dict:
@@ -191,6 +207,7 @@ def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, star
         "finished": None,
         "wall_seconds": None,
         "points": {"total": total, "reused": reused, "computed": total - reused},
+        "compare_to": scenario.reference_link,
         "versions": {
             "semsim": simulator.__version__,
             "python": platform.python_version(),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 import torch
+from pydantic import Field
 
 from links.digital import DigitalLink
 from links.image_link import ImageLink
+from simulator.config_model import Params
 from simulator.link import Link
 from simulator.metrics import Tally
 
@@ -134,3 +136,34 @@ class RunsOutLink(DigitalLink):
         if batch_index >= 1:
             raise RuntimeError("out of test data")
         return super().sample(batch_index, batch_size, generator)
+
+
+class PatternLink(Link):
+    """Test link whose outcomes are fixed in advance: example ``i`` (counted from batch 0, as every link of a
+    scenario counts them) is classified wrongly exactly when ``i % wrong_every == 0`` (never when ``wrong_every``
+    is 0), whatever the channel and SNR. Metric ``accuracy``, one trial per example."""
+
+    description = "test link: accuracy outcomes fixed by the example index"
+    metrics = ("accuracy",)
+
+    class Params(Params):
+        wrong_every: int = Field(default=0, ge=0)
+        symbols: int = Field(default=4, ge=1)
+
+    @property
+    def channel_uses(self) -> int:
+        return self.params.symbols
+
+    def sample(self, batch_index, batch_size, generator):
+        return {"index": batch_index * batch_size + torch.arange(batch_size)}
+
+    def modulate(self, encoded, snr_db):
+        return torch.ones(encoded["index"].shape[0], self.params.symbols, dtype=torch.complex64)
+
+    def receive(self, received, snr_db):
+        return {"prediction": torch.zeros(received.symbols.shape[0], dtype=torch.int64)}
+
+    def score(self, batch, estimate):
+        every = self.params.wrong_every
+        wrong = batch["index"] % every == 0 if every else torch.zeros_like(batch["index"], dtype=torch.bool)
+        return {"accuracy": Tally((~wrong).long(), 1)}

@@ -21,7 +21,8 @@ from simulator.scenario import parse_scenario
 from simulator.seeding import seeded
 
 TINY = {"symbols": 8, "width": 8, "epochs": 6, "batch_size": 128, "lr": 0.01}
-TINY_TEACHER = {"dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 4, "batch_size": 64, "lr": 5e-3}
+TINY_TEACHER = {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 4, "batch_size": 64,
+                "lr": 5e-3}
 
 
 @pytest.fixture(scope="module", autouse=True)

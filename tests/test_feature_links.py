@@ -24,10 +24,10 @@ from simulator.link import LinkContext
 
 #: toy training settings that still give a student well above chance (about 0.8 on digits)
 TRAINING = {
-    "teacher": {"dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 5, "batch_size": 64, "lr": 5e-3,
-                "warmup_epochs": 1},
+    "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 5, "batch_size": 64,
+                "lr": 5e-3, "warmup_epochs": 1},
     "search": {"cells": 1, "nodes": 2, "channels": 8, "epochs": 1, "batch_size": 128},
-    "stage1": {"epochs": 8, "batch_size": 32, "lr": 1e-2, "kl_weight": 1.0},
+    "stage1": {"epochs": 8, "batch_size": 32, "lr": 1e-2, "kl_weight": 1.0, "augment": None},
 }
 RKDSC_ONLY = {
     "stage2": {"epochs": 1, "batch_size": 128, "channels": ["awgn"]},

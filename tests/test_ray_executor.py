@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from conftest import scenario_dict
 
 from simulator.cli import main
 from simulator.errors import UserError
+from simulator.outcomes import load_outcomes
 from simulator.results import load_results, save_results
 from simulator.scenario import parse_scenario
 from simulator.sweep import run_scenario
@@ -54,15 +56,22 @@ def ray_instance():
 
 
 @pytest.fixture(scope="module")
-def local_table(tmp_path_factory):
-    out = tmp_path_factory.mktemp("local")
-    return run_scenario(parse_scenario(SMALL), out, progress=False).table
+def local_run(tmp_path_factory):
+    return run_scenario(parse_scenario(SMALL), tmp_path_factory.mktemp("local"), progress=False)
 
 
-def test_ray_gives_the_local_numbers(ray_instance, local_table, tmp_path):
+@pytest.fixture(scope="module")
+def local_table(local_run):
+    return local_run.table
+
+
+def test_ray_gives_the_local_numbers(ray_instance, local_run, local_table, tmp_path):
     outcome = run_scenario(parse_scenario(ray_scenario(chunk_points=2)), tmp_path / "ray", progress=False)
     assert outcome.computed == 6 and outcome.reused == 0
     pd.testing.assert_frame_equal(numbers(local_table), numbers(outcome.table))
+    for point_id in set(local_table.point_id):  # per-example outcomes (bler: one block per example) come back too
+        local, ray = load_outcomes(local_run.output_dir, point_id), load_outcomes(tmp_path / "ray", point_id)
+        assert list(ray) == ["bler"] and np.array_equal(ray["bler"], local["bler"])
     saved = load_results(tmp_path / "ray" / "results.csv")
     pd.testing.assert_frame_equal(numbers(saved), numbers(local_table))
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())

@@ -11,7 +11,7 @@ import links.rkdsc.pipeline as pipeline
 from simulator.cli import main
 
 TINY = {
-    "teacher": {"dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
+    "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
     "search": {"cells": 1, "nodes": 1, "channels": 4, "epochs": 1, "batch_size": 128},
     "stage1": {"epochs": 1, "batch_size": 128},
     "stage2": {"epochs": 1, "batch_size": 128, "channels": ["awgn", "rayleigh"]},

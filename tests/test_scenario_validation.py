@@ -129,6 +129,8 @@ BAD = [
      ["duplicate name 'awgn'"], True),
     ("metric-no-link-reports", scenario_dict(metrics=["accuracy"]), "metrics[0]",
      ["no link reports 'accuracy'", "ber, bler"], True),
+    ("compare-to-unknown-link", scenario_dict(compare_to="qpsk2"), "compare_to",
+     ["unknown link 'qpsk2'", "valid: qpsk"], True),
     # SNR grid
     ("snr-stop-below-start", scenario_dict(snr_db={"start": 5, "stop": 0, "step": 1}), "snr_db",
      ["stop (0.0)", "start (5.0)"], True),
@@ -311,7 +313,7 @@ FIELD_NAMES = [
     "output", "executor", "type", "bits_per_symbol", "block_bits", "blocks_per_example", "demapper", "ldpc", "k",
     "n", "num_iter", "cn_update", "fading", "block_length", "equalizer", "csi_error_variance", "start", "stop",
     "step", "batch_size", "max_samples", "min_samples", "target_errors", "confidence", "interval",
-    "max_receiver_batch", "test_fraction",
+    "max_receiver_batch", "test_fraction", "compare_to",
 ]
 TYPE_NAMES = ["digital", "awgn", "rayleigh", "ofdm", "digits", "local", "ber", "bler", "accuracy",
               "links.digital:DigitalLink", "collections:OrderedDict", "math:pi", "no_such_mod:X", "links.digital:X"]

@@ -21,7 +21,8 @@ from simulator.link import LinkContext
 from simulator.seeding import seeded
 
 #: a tiny teacher that still learns the digits (about 66 % test accuracy) in a few seconds
-TEACHER = {"dim": 16, "depth": 1, "heads": 2, "epochs": 8, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 0}
+TEACHER = {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 8, "batch_size": 64, "lr": 3e-3,
+           "warmup_epochs": 0}
 
 
 @pytest.fixture(scope="module")

@@ -219,7 +219,7 @@ def test_training_a_torch_encoder_through_the_tf_channel_lowers_its_loss():
 def test_rkdsc_stage2_trains_through_a_tf_channel(tmp_path, monkeypatch, run_dict):
     monkeypatch.setenv("SEMSIM_CACHE_DIR", str(tmp_path / "cache"))
     tiny = {
-        "teacher": {"dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
+        "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
         "search": {"cells": 1, "nodes": 1, "channels": 4, "epochs": 1, "batch_size": 128},
         "stage1": {"epochs": 1, "batch_size": 128},
         "stage2": {"epochs": 3, "batch_size": 128, "lr": 5e-3,

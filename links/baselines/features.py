@@ -49,7 +49,8 @@ class StudentFeatures:
 
     Attributes:
         student: raw images ``[B, C, H, W]`` in ``[0, 1]`` -> embedding ``[B, D]`` (eval mode, no gradients).
-        head: the teacher's linear classifier, embedding ``[B, D]`` -> logits ``[B, classes]``.
+        head: the student's classifier, embedding ``[B, D]`` -> logits ``[B, classes]`` (the teacher's linear head
+            for a distilled student, its own for ``stage1: {mode: scratch}``).
         image_shape: ``(C, H, W)`` of one image.
         embeddings: ``{"train": [N, D], "val": [M, D]}`` student embeddings on the device.
         labels: ``{"train": [N], "val": [M]}`` int64 on the device.
@@ -89,7 +90,7 @@ def prepare_features(params: StudentParams, data: DataSource, data_config: dict,
     train = data.split("train")
     embeddings = {name: embed(student.student, data.split(name).images.to(device)) for name in ("train", "val")}
     labels = {name: data.split(name).labels.to(device) for name in ("train", "val")}
-    return StudentFeatures(student.student, teacher.teacher.head, tuple(train.images.shape[1:]), embeddings, labels,
+    return StudentFeatures(student.student, student.head, tuple(train.images.shape[1:]), embeddings, labels,
                            {**teacher.report, **student.report})
 
 

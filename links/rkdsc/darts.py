@@ -369,6 +369,23 @@ def discretise(weights: torch.Tensor, nodes: int, edges_per_node: int) -> tuple[
     return tuple(cells)
 
 
+def random_genotype(config: SearchConfig, image_size: int, generator: torch.Generator) -> Genotype:
+    """A genotype drawn uniformly from the search space of ``config``: for every cell and node,
+    ``min(edges_per_node, node + 1)`` distinct inputs, each with an op drawn uniformly from the non-"zero"
+    :data:`CANDIDATE_OPS`; reduction cells as the supernet places them for ``image_size``."""
+    ops = CANDIDATE_OPS[1:]
+    cells = []
+    for _ in range(config.cells):
+        cell = []
+        for node in range(config.nodes):
+            inputs = sorted(torch.randperm(node + 1, generator=generator)[: config.edges_per_node].tolist())
+            cell.append(tuple((ops[int(torch.randint(len(ops), (1,), generator=generator))], state)
+                              for state in inputs))
+        cells.append(tuple(cell))
+    return Genotype(cells=tuple(cells), reductions=reduction_cells(config.cells, image_size),
+                    channels=config.channels)
+
+
 # --------------------------------------------------------------------------------------------- the student
 
 

@@ -13,6 +13,7 @@ from links.rkdsc.pipeline import PipelineParams, prepare
 from simulator.channels.base import ChannelOutput
 from simulator.errors import UserError
 from simulator.link import TensorDict
+from simulator.paired import paired_difference
 
 #: images per transmitter or receiver call on a CPU (see RKDSCLink.receive_batch_hint)
 CPU_CALL_IMAGES = 1024
@@ -38,6 +39,8 @@ class RKDSCLink(ImageLink):
             raise UserError(f"symbols ({self.params.symbols}) exceeds cat.max_symbols ({self.params.cat.max_symbols})")
         training = PipelineParams(**{name: getattr(self.params, name) for name in PipelineParams.model_fields})
         self.models = prepare(training, self.data, self.context.data_config(), self.device)
+        # an encoder without SNR input (the ablation `cat: {encoder_snr: false}`) runs once per batch
+        self.snr_adaptive = self.params.cat.encoder_snr
 
     @property
     def channel_uses(self) -> int:
@@ -53,7 +56,7 @@ class RKDSCLink(ImageLink):
         return {"embedding": self.models.student(batch["images"])}
 
     def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return self.models.encoder(encoded["embedding"], snr_db, self.params.symbols)
+        return self.models.encoder(encoded["embedding"], snr_db, self.params.symbols)  # snr_db unused without SNR input
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         embedding = self.models.decoder(received.symbols, received.no_eff, snr_db)
@@ -62,18 +65,39 @@ class RKDSCLink(ImageLink):
     def describe(self) -> dict[str, Any]:
         report = self.models.report
         teacher, student, stage2 = report["teacher"], report["student"], report["stage2"]
+        complexity = self._complexity()
         return {
             **super().describe(),
+            "teacher_type": self.params.teacher.type,
             "teacher_parameters": teacher["parameters"],
+            "teacher_macs": teacher.get("macs"),
             "teacher_test_accuracy": teacher["test_accuracy"],
+            "search_mode": self.params.search.mode,
+            "student_mode": self.params.stage1.mode,
             "student_parameters": student["parameters"],
-            "student_flops": student["flops"],
+            "student_macs": student["macs"],
             "student_to_teacher_parameters": student["parameter_ratio"],
             "student_clean_test_accuracy": student["clean_test_accuracy"],
             "student_to_teacher_accuracy": student["clean_test_accuracy"] / max(teacher["test_accuracy"], 1e-9),
             "cat_parameters": stage2["cat_parameters"],
-            **self._complexity(),
+            **self._teacher_lead(),
+            **complexity,
+            "tx_to_teacher_parameters": complexity["tx_parameters"] / teacher["parameters"],
+            "tx_to_teacher_macs": complexity["tx_macs"] / teacher["macs"] if teacher.get("macs") else None,
         }
+
+    @torch.no_grad()
+    def _teacher_lead(self) -> dict[str, float]:
+        """The teacher's clean test accuracy minus the student's (``head(student(x))``), in points, with a paired
+        95 % interval (Newcombe) and McNemar's exact p: both classify the same test images."""
+        m, test = self.models, self.data.split("test")
+        images, labels = test.images.to(self.device), test.labels.to(self.device)
+        teacher = torch.cat([m.teacher(images[i : i + 512])[1].argmax(dim=1) for i in range(0, len(labels), 512)])
+        student = torch.cat([m.clean_head(m.student(images[i : i + 512])).argmax(dim=1)
+                             for i in range(0, len(labels), 512)])
+        lead = paired_difference((teacher == labels).cpu().numpy(), (student == labels).cpu().numpy())
+        return {"teacher_minus_student_points": 100 * lead.diff, "teacher_minus_student_low": 100 * lead.low,
+                "teacher_minus_student_high": 100 * lead.high, "teacher_vs_student_p_mcnemar": lead.p_mcnemar}
 
     def _complexity(self) -> dict[str, int]:
         """Transmitter (student + CAT encoder) and receiver (CAT decoder + head) parameters and MACs per image."""

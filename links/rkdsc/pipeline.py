@@ -3,12 +3,18 @@
 Each stage is an artifact (:mod:`simulator.artifacts`) keyed by its own settings and the keys of the stages it
 builds on, so changing a stage-2 setting retrains stage 2 only, and a finished stage is loaded, not retrained.
 
+The search (``search.mode: darts``) can be replaced by a genotype drawn uniformly from the same search space
+(``mode: random``), the control that shows what the search buys.
 Stage 1 distils the teacher into the student without a channel: ``mse_weight * MSE(student, teacher embedding)
-+ kl_weight * T^2 * KL(teacher logits / T || teacher head(student embedding) / T)``.
++ kl_weight * T^2 * KL(teacher logits / T || teacher head(student embedding) / T)``, on randomly warped copies of
+the training images (``stage1.augment``; ``stage1.views`` copies per image, each labelled by the teacher once).
+``stage1.mode: scratch`` is the control without distillation: the same student, a fresh linear head,
+cross-entropy on the labels only, the same augmented images.
 Stage 2 trains the CAT encoder/decoder and the classifier head through semsim's channels, with a random channel
 type per batch, a random symbol budget per batch and an SNR drawn uniformly per example:
-``feature_weight * MSE(decoded, teacher embedding) + task_weight * cross-entropy``; the student is frozen
-(``student_lr: 0``) or fine-tuned at ``student_lr``.
+``feature_weight * MSE(decoded, target embedding) + task_weight * cross-entropy``, where the target is the
+teacher's embedding (the student's own clean embedding for a scratch student, which has no teacher); the student
+is frozen (``student_lr: 0``) or fine-tuned at ``student_lr``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch.nn.functional as F
 from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
+from links.augment import AugmentParams, augment
 from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
@@ -49,6 +56,9 @@ class SearchParams(Params):
     lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity")
     complexity: Literal["params", "flops"] = "params"
     edges_per_node: int = Field(default=2, ge=1, le=8)
+    mode: Literal["darts", "random"] = Field(default="darts", description="darts: KDL-DARTS; random: a genotype "
+                                             "drawn uniformly from the same space (the control)")
+    random_seed: int = Field(default=0, ge=0, description="mode random: which random genotype")
 
 
 class Stage1Params(Params):
@@ -60,6 +70,19 @@ class Stage1Params(Params):
     mse_weight: float = Field(default=1.0, ge=0.0)
     kl_weight: float = Field(default=0.5, ge=0.0)
     temperature: float = Field(default=4.0, gt=0.0)
+    mode: Literal["distill", "scratch"] = Field(default="distill", description="distill from the teacher, or train "
+                                                "the same student from scratch on the labels (the control)")
+    augment: AugmentParams | None = Field(default=AugmentParams(), description="random warps of the training "
+                                          "images, labelled by the teacher; null: none")
+    views: int = Field(default=8, ge=0, le=1000, description="warped copies of each training image labelled by "
+                       "the teacher once, one drawn per image and epoch; 0: warp and label every batch afresh")
+
+    @model_validator(mode="after")
+    def _distillation_fields(self):
+        distill_only = sorted({"mse_weight", "kl_weight", "temperature"} & self.model_fields_set)
+        if self.mode == "scratch" and distill_only:
+            raise ValueError(f"{', '.join(distill_only)} do not apply to mode scratch (no teacher)")
+        return self
 
 
 #: a stage-2 training channel: a built-in name with default parameters, or a channel spec like the scenario's
@@ -122,6 +145,8 @@ class RKDSCModels:
     encoder: CATEncoder
     decoder: CATDecoder
     head: nn.Linear
+    #: the stage-1 classifier of the clean student embedding (the teacher's head, or a scratch student's own)
+    clean_head: nn.Linear
     report: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
 
@@ -141,9 +166,11 @@ class TeacherStage:
 
 @dataclass
 class StudentStage:
-    """The stage-1 student (raw images ``[B, C, H, W]`` -> embedding ``[B, D]``, frozen) and its artifacts."""
+    """The stage-1 student (raw images ``[B, C, H, W]`` -> embedding ``[B, D]``, frozen), its classifier
+    (embedding -> logits: the teacher's head for a distilled student, its own for a scratch one) and artifacts."""
 
     student: nn.Module
+    head: nn.Linear
     artifacts: dict[str, Artifact]
     report: dict[str, Any]
 
@@ -183,7 +210,9 @@ def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSou
     report = {"search": {k: v for k, v in search_art.meta()["metrics"].items() if k != "history"}}
 
     with initialised(seed, "student"):
-        student = _student(genotype, model, channels, device)
+        student = nn.ModuleDict({"student": _student(genotype, model, channels, device),
+                                 "head": copy.deepcopy(model.head) if params.stage1.mode == "distill"
+                                 else nn.Linear(model.embed_dim, data.num_classes)}).to(device)
     student_art = artifact("student", {"stage1": params.stage1.model_dump(mode="json"), "seed": seed},
                            {"teacher": teacher.artifact.key, "search": search_art.key})
     if not student_art.exists():
@@ -191,7 +220,7 @@ def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSou
     student_art.load_into(student, device).eval()
     student.requires_grad_(False)
     report["student"] = student_art.meta()["metrics"]
-    return StudentStage(student, {"search": search_art, "student": student_art}, report)
+    return StudentStage(student["student"], student["head"], {"search": search_art, "student": student_art}, report)
 
 
 def prepare(params: PipelineParams, data: DataSource, data_config: dict, device: str = "cpu") -> RKDSCModels:
@@ -203,27 +232,29 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     report = {**teacher_stage.report, **student_stage.report}
 
     with initialised(seed, "codec"):
-        codec = _codec(params.cat, teacher, student, device)
+        codec = _codec(params.cat, teacher.embed_dim, student_stage, device)
     stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
                                      "cat": params.cat.model_dump(mode="json"), "seed": seed},
                           {"student": student_stage.artifacts["student"].key})
     if not stage2_art.exists():
-        _stage2(codec, params, data.split("train"), data.split("val"), teacher_stage.targets, stage2_art, seed,
-                device)
+        target = (teacher_stage.targets["train"]["embedding"] if params.stage1.mode == "distill"
+                  else _embed(student, data.split("train").images.to(device)))
+        _stage2(codec, params, data.split("train"), data.split("val"), target, stage2_art, seed, device)
     stage2_art.load_into(codec, device).eval()
     codec.requires_grad_(False)
     report["stage2"] = stage2_art.meta()["metrics"]
-    return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"], report,
+    return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"],
+                       student_stage.head, report,
                        {"teacher": teacher_stage.artifact, **student_stage.artifacts, "stage2": stage2_art})
 
 
-def _codec(cat: CATParams, teacher: nn.Module, student: nn.Module, device: str) -> nn.ModuleDict:
-    """Stage-2 modules: CAT encoder and decoder, a classifier head started from the teacher's, the student."""
+def _codec(cat: CATParams, embed_dim: int, student: StudentStage, device: str) -> nn.ModuleDict:
+    """Stage-2 modules: CAT encoder and decoder, a classifier head started from the student's, the student."""
     return nn.ModuleDict({
-        "encoder": CATEncoder(cat, teacher.embed_dim),
-        "decoder": CATDecoder(cat, teacher.embed_dim),
-        "head": copy.deepcopy(teacher.head).requires_grad_(True),
-        "student": copy.deepcopy(student).requires_grad_(True),
+        "encoder": CATEncoder(cat, embed_dim),
+        "decoder": CATDecoder(cat, embed_dim),
+        "head": copy.deepcopy(student.head).requires_grad_(True),
+        "student": copy.deepcopy(student.student).requires_grad_(True),
     }).to(device)
 
 
@@ -246,16 +277,23 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
         torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
         cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
+        warps = torch.Generator().manual_seed(derive_seed(seed, "teacher-augment", epoch))
 
         def loss_of(index: torch.Tensor) -> torch.Tensor:
-            logits = teacher.head(frozen[index]) if frozen is not None else teacher(images[index])[1]
+            if frozen is not None:
+                logits = teacher.head(frozen[index])
+            else:
+                batch = images[index] if p.augmentation is None else augment(images[index], p.augmentation, warps)
+                logits = teacher(batch)[1]
             return F.cross_entropy(logits, labels[index])
 
         return {"loss": descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
 
     history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
+    shape = tuple(train.images.shape[1:])
     metrics = {"parameters": count_parameters(teacher),
+               "macs": count_macs(teacher, shape) if p.type != "clip" else None,
                "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
                "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
     plot_curves(history, art.directory / "curves.png", "teacher")
@@ -263,11 +301,15 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
-    config = darts.SearchConfig(**p.model_dump(), seed=seed)
-    result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
-                          val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
+    config = darts.SearchConfig(**p.model_dump(exclude={"mode", "random_seed"}), seed=seed)
+    if p.mode == "random":
+        generator = torch.Generator().manual_seed(derive_seed(seed, "random-genotype", p.random_seed))
+        result = darts.SearchResult(darts.random_genotype(config, min(train.images.shape[-2:]), generator), [], [])
+    else:
+        result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
+                              val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
     student = darts.build_student(result.genotype, train.images.shape[1], embed_dim)
-    metrics = {"genotype": result.genotype.to_dict(), "derived_parameters": count_parameters(student),
+    metrics = {"mode": p.mode, "genotype": result.genotype.to_dict(), "derived_parameters": count_parameters(student),
                "history": result.history}
     if result.history:
         plot_curves(result.history, art.directory / "curves.png", "KDL-DARTS search")
@@ -280,46 +322,80 @@ def _student(genotype, teacher: nn.Module, channels: int, device: str) -> nn.Mod
                          darts.build_student(genotype, channels, teacher.embed_dim)).to(device)
 
 
-def _stage1(student, teacher, p: Stage1Params, train, test, targets, art: Artifact, seed: int, device: str,
-            size: int) -> None:
-    net = student[1]
-    optimizer = torch.optim.Adam(net.parameters(), lr=p.lr)
-    images = train.images.to(device)
-    t_emb, t_logits = targets["train"]["embedding"], targets["train"]["logits"]
+def _stage1(student: nn.ModuleDict, teacher, p: Stage1Params, train, test, targets, art: Artifact, seed: int,
+            device: str, size: int) -> None:
+    """Train ``student["student"]`` (and, from scratch, ``student["head"]``; a distilled student's head is the
+    teacher's, frozen)."""
+    net, head = student["student"][1], student["head"]
+    scratch = p.mode == "scratch"
+    head.requires_grad_(scratch)
+    optimizer = torch.optim.Adam([*net.parameters(), *(head.parameters() if scratch else [])], lr=p.lr)
+    labels = train.labels.to(device)
+    views = _training_views(p, teacher, train.images.to(device), targets["train"], seed)
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage1-batches", epoch))
+        warps = torch.Generator().manual_seed(derive_seed(seed, "stage1-augment", epoch))
+        view = torch.randint(len(views["images"]), (len(labels),), generator=warps)  # one view per image
 
         def loss_of(index: torch.Tensor) -> torch.Tensor:
-            embedding = student(images[index])
-            loss = p.mse_weight * F.mse_loss(embedding, t_emb[index])
+            if p.augment is not None and p.views == 0:  # warp and label this batch afresh
+                batch = augment(views["images"][0][index], p.augment, warps)
+                with torch.no_grad():
+                    target, target_logits = teacher(batch)
+            else:
+                batch = views["images"][view[index], index]
+                target, target_logits = views["embedding"][view[index], index], views["logits"][view[index], index]
+            embedding = student["student"](batch)
+            if scratch:
+                return F.cross_entropy(head(embedding), labels[index])
+            loss = p.mse_weight * F.mse_loss(embedding, target)
             if p.kl_weight:
                 tau = p.temperature
                 loss = loss + p.kl_weight * tau * tau * F.kl_div(
-                    F.log_softmax(teacher.head(embedding) / tau, dim=1),
-                    F.log_softmax(t_logits[index] / tau, dim=1), log_target=True, reduction="batchmean")
+                    F.log_softmax(head(embedding) / tau, dim=1),
+                    F.log_softmax(target_logits / tau, dim=1), log_target=True, reduction="batchmean")
             return loss
 
-        return {"loss": descend(optimizer, len(images), p.batch_size, generator, loss_of)}
+        return {"loss": descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
 
-    history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, "stage 1 (distillation)", device)
+    history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, f"stage 1 ({p.mode})", device)
     student.eval()
     teacher_params = count_parameters(teacher)
     params = count_parameters(net)
     metrics = {
+        "mode": p.mode,
         "parameters": params,
-        "flops": count_macs(net, (train.images.shape[1], size, size)),
+        "macs": count_macs(net, (train.images.shape[1], size, size)),
         "teacher_parameters": teacher_params,
         "parameter_ratio": params / teacher_params,
-        "clean_test_accuracy": accuracy(lambda x: teacher.head(student(x.to(device))), test.images,
+        "clean_test_accuracy": accuracy(lambda x: head(student["student"](x.to(device))), test.images,
                                         test.labels.to(device)),
-        "embedding_mse_test": float(F.mse_loss(_embed(student, test.images.to(device)),
-                                               targets["test"]["embedding"])),
+        "embedding_mse_test": None if scratch else float(F.mse_loss(_embed(student["student"],
+                                                                           test.images.to(device)),
+                                                                    targets["test"]["embedding"])),
         "history": history,
     }
-    plot_curves(history, art.directory / "curves.png", "stage 1: distillation")
+    plot_curves(history, art.directory / "curves.png", f"stage 1: {p.mode}")
     art.save(student, {"stage1": p.model_dump(mode="json")}, {}, metrics, model_card("Student", metrics))
+
+
+@torch.no_grad()
+def _training_views(p: Stage1Params, teacher: nn.Module, images: torch.Tensor, clean: dict[str, torch.Tensor],
+                    seed: int) -> dict[str, torch.Tensor]:
+    """The stage-1 training images and the teacher's outputs on them, ``[V, N, ...]`` each.
+
+    Without augmentation, or with ``views: 0`` (warped per batch), one view: the clean images. Otherwise
+    ``p.views`` warped copies of the training split, each labelled by the teacher once.
+    """
+    if p.augment is None or p.views == 0:
+        return {"images": images[None], "embedding": clean["embedding"][None], "logits": clean["logits"][None]}
+    warped = torch.stack([augment(images, p.augment, torch.Generator().manual_seed(
+        derive_seed(seed, "stage1-view", v))) for v in range(p.views)])
+    outputs = [_batched(teacher, view) for view in warped]
+    return {"images": warped, "embedding": torch.stack([o["embedding"] for o in outputs]),
+            "logits": torch.stack([o["logits"] for o in outputs])}
 
 
 @torch.no_grad()
@@ -333,8 +409,9 @@ def training_channels(channels, device: str) -> dict[str, Any]:
             for c in channels}
 
 
-def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, art: Artifact, seed: int,
+def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, t_emb: torch.Tensor, art: Artifact, seed: int,
             device: str) -> None:
+    """Train the codec; ``t_emb`` ``[N, D]`` is the embedding the decoder restores for each training image."""
     p = params.stage2
     groups = [{"params": [*codec["encoder"].parameters(), *codec["decoder"].parameters(),
                           *codec["head"].parameters()], "lr_scale": 1.0}]
@@ -345,7 +422,6 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, targets, a
     optimizer = torch.optim.Adam(groups, lr=p.lr)
     channels = training_channels(p.channels, device)
     images, labels = train.images.to(device), train.labels.to(device)
-    t_emb = targets["train"]["embedding"]
     budgets = params.cat.budgets
 
     def epoch_fn(epoch: int) -> dict[str, float]:

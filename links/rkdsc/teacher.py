@@ -1,4 +1,4 @@
-"""The teacher (the large-scale model): an embedded ViT trained from scratch, or the CLIP ViT-B/32 image encoder.
+"""The teacher (the large-scale model): an embedded CNN or ViT trained from scratch, or the CLIP ViT-B/32 encoder.
 
 Any teacher exposes ``forward(images) -> (embedding [B, D], logits [B, classes])`` on *raw* images in ``[0, 1]``,
 ``embed_dim`` (D), ``head`` (the linear classifier on the embedding) and ``normalize``, the input normalisation
@@ -11,6 +11,7 @@ The rest of the pipeline does not care which teacher it is.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
+from links.augment import AugmentParams
 from simulator.config_model import Params
 from simulator.errors import UserError
 
@@ -29,40 +31,65 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class TeacherParams(Params):
     """The teacher.
 
-    ``type: vit`` (default): the embedded ViT, trained from scratch with AdamW, linear warm-up and a cosine
-    schedule; defaults give 0.53 M parameters on 8x8 digits (16 patches of 2x2) and about 92 % test accuracy
-    after 40 epochs (about 30 s on 2 CPU cores).
+    ``type: cnn`` (default): a wide residual CNN trained from scratch with random affine augmentation
+    (``augment``), AdamW, linear warm-up and a cosine schedule. On the 8x8 digits the defaults give 0.54 M
+    parameters, 7.5 M multiply-accumulates per image and 99.7 % test accuracy after 40 epochs (about 15 s on
+    2 CPU cores): the strongest classifier semsim has for them, 33x the parameters of the default student.
+
+    ``type: vit``: the embedded vision transformer (0.53 M parameters on the digits with the defaults, 16 patches
+    of 2x2; about 92 % test accuracy after 40 epochs without augmentation: weaker than its own students there).
 
     ``type: clip``: the CLIP image encoder (``clip_model``: a Hugging Face hub name or a local directory; with
     ``offline: true`` only local files are used), frozen, with a linear head fitted on the task by the same
-    optimiser settings (``epochs``, ``batch_size``, ``lr``, ``weight_decay``); images are resized to the
-    model's input size and normalised with CLIP's own statistics. The ViT architecture fields do not apply.
+    optimiser settings (``epochs``, ``batch_size``, ``lr``, ``weight_decay``) on embeddings computed once (so no
+    augmentation); images are resized to the model's input size and normalised with CLIP's own statistics.
+
+    ``batch_size`` and ``lr`` default to 64 and 2e-3 for the CNN and CLIP, 32 and 1e-3 for the ViT.
     """
 
-    type: Literal["vit", "clip"] = "vit"
+    type: Literal["cnn", "vit", "clip"] = "cnn"
     clip_model: str = Field(default="openai/clip-vit-base-patch32", min_length=1)
     offline: bool = Field(default=False, description="clip: load from local files only")
 
-    patch_size: int = Field(default=2, ge=1, le=16, description="square patch side in pixels")
-    dim: int = Field(default=128, ge=8, le=1024, description="token width = embedding size D")
-    depth: int = Field(default=4, ge=1, le=24)
-    heads: int = Field(default=4, ge=1, le=16)
-    mlp_ratio: float = Field(default=2.0, gt=0.0, le=8.0)
+    dim: int = Field(default=128, ge=8, le=1024, description="embedding size D (cnn, vit)")
+    width: int = Field(default=48, ge=4, le=1024, description="cnn: channels of the first stage (the second: 2x)")
+    patch_size: int = Field(default=2, ge=1, le=16, description="vit: square patch side in pixels")
+    depth: int = Field(default=4, ge=1, le=24, description="vit: transformer layers")
+    heads: int = Field(default=4, ge=1, le=16, description="vit: attention heads")
+    mlp_ratio: float = Field(default=2.0, gt=0.0, le=8.0, description="vit: MLP width / dim")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    augment: AugmentParams | None = Field(default=AugmentParams(),
+                                          description="cnn, vit: random affine warps of training images; null: none")
     epochs: int = Field(default=40, ge=1, le=10_000)
     warmup_epochs: int = Field(default=3, ge=0)
-    batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=1e-3, gt=0.0)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0.0)
     weight_decay: float = Field(default=0.05, ge=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_of_the_type(cls, data):
+        if isinstance(data, dict) and data.get("type") == "vit":  # the ViT's tuned settings, kept from before
+            data = {"batch_size": 32, "lr": 1e-3, "augment": None, **data}
+        return data
 
     @model_validator(mode="after")
     def _fields_of_the_type(self):
-        vit_only = {"patch_size", "dim", "depth", "heads", "mlp_ratio", "dropout", "warmup_epochs"}
-        clip_only = {"clip_model", "offline"}
-        unused = sorted((vit_only if self.type == "clip" else clip_only) & self.model_fields_set)
+        only = {"cnn": {"width"}, "vit": {"patch_size", "depth", "heads", "mlp_ratio"},
+                "clip": {"clip_model", "offline"}}
+        shared = {"cnn": {"dim", "dropout", "augment", "warmup_epochs"}, "vit": {"dim", "dropout", "augment",
+                                                                               "warmup_epochs"}}
+        allowed = only[self.type] | shared.get(self.type, set())
+        foreign = set().union(*only.values(), *shared.values()) - allowed
+        unused = sorted(foreign & self.model_fields_set)
         if unused:
             raise ValueError(f"{', '.join(unused)} do not apply to teacher type {self.type}")
         return self
+
+    @property
+    def augmentation(self) -> AugmentParams | None:
+        """The augmentation applied in training (``None`` for CLIP, whose head is fitted on fixed embeddings)."""
+        return None if self.type == "clip" else self.augment
 
 
 class Normalize(nn.Module):
@@ -80,6 +107,67 @@ class Normalize(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.mean[:, None, None]) / self.std[:, None, None]
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups: per-example statistics, so an image's output never depends on its batch."""
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+class ResidualBlock(nn.Module):
+    """``x -> relu(x' + norm(conv(relu(norm(conv(x))))))``, 3x3 convolutions; ``x'`` is ``x`` or a 1x1 projection
+    when the width or the stride changes. ``[B, C_in, H, W] -> [B, C_out, ceil(H/stride), ceil(W/stride)]``."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        self.norm1 = _group_norm(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.norm2 = _group_norm(channels)
+        self.shortcut = (nn.Identity() if in_channels == channels and stride == 1
+                         else nn.Conv2d(in_channels, channels, 1, stride, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x)))))
+        return F.relu(y + self.shortcut(x))
+
+
+class CNNTeacher(nn.Module):
+    """Wide residual CNN: stem conv, a block at ``width`` channels, a stride-2 block and a block at ``2 width``,
+    average-pooled to at most 4x4, flattened, then linear -> LayerNorm = the embedding.
+
+    Input ``[B, C, H, W]`` in ``[0, 1]``; output ``(embedding [B, dim], logits [B, classes])``.
+    """
+
+    def __init__(self, params: TeacherParams, in_channels: int, image_size: int, num_classes: int):
+        super().__init__()
+        w = params.width
+        self.normalize = Normalize(in_channels)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w, 3, 1, 1, bias=False), _group_norm(w), nn.ReLU(),
+            ResidualBlock(w, w, 1), ResidualBlock(w, 2 * w, 2), ResidualBlock(2 * w, 2 * w, 1),
+        )
+        side = min(4, math.ceil(image_size / 2))
+        self.pool = nn.AdaptiveAvgPool2d(side)
+        self.project = nn.Sequential(nn.Flatten(), nn.Dropout(params.dropout), nn.Linear(2 * w * side * side,
+                                                                                         params.dim))
+        self.norm = nn.LayerNorm(params.dim)
+        self.head = nn.Linear(params.dim, num_classes)
+        self.embed_dim = params.dim
+
+    def fit_normalization(self, images: torch.Tensor) -> None:
+        self.normalize.fit(images)
+
+    def trained_part(self) -> nn.Module:
+        return self
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Embedding ``[B, dim]`` of raw images."""
+        return self.norm(self.project(self.pool(self.features(self.normalize(images)))))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embed(images)
+        return embedding, self.head(embedding)
 
 
 class ViTTeacher(nn.Module):
@@ -187,4 +275,6 @@ def build_teacher(params: TeacherParams, in_channels: int, image_size: int, num_
     """The teacher named by ``params.type``."""
     if params.type == "clip":
         return CLIPTeacher(params, in_channels, num_classes)
-    return ViTTeacher(params, in_channels, image_size, num_classes)
+    if params.type == "vit":
+        return ViTTeacher(params, in_channels, image_size, num_classes)
+    return CNNTeacher(params, in_channels, image_size, num_classes)
