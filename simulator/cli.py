@@ -1,4 +1,4 @@
-"""The ``semsim`` command: ``run``, ``report``, ``list``, ``validate``.
+"""The ``semsim`` command: ``run``, ``train``, ``report``, ``list``, ``validate`` (``--build``).
 
 Bad input (scenario, paths, arguments) prints one line ``semsim: error: ...`` and exits with status 2.
 """
@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from simulator import __version__
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a scenario file without running it")
     validate.add_argument("scenario")
+    validate.add_argument("--build", action="store_true",
+                          help="also build every link and channel (training missing artifacts, as 'semsim train' "
+                               "does) and report each link's channel uses")
     return parser
 
 
@@ -92,6 +96,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         points = len(scenario.links) * len(scenario.channels) * len(scenario.snr_points())
         print(f"{args.scenario}: valid; {len(scenario.links)} links x {len(scenario.channels)} channels x "
               f"{len(scenario.snr_points())} SNR points = {points} points -> {scenario.output_dir()}")
+        if args.build:
+            for line in _build_components(scenario):
+                print(line, flush=True)
         return 0
 
     if args.command == "train":
@@ -118,6 +125,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_components(scenario) -> Iterator[str]:
+    """Build every link (loading or training its artifacts) and channel of ``scenario``, one report line each.
+
+    A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.assemble`).
+    """
+    from simulator.assemble import build_channel, build_data, build_link
+
+    data = build_data(scenario)
+    uses = []
+    for spec in scenario.links:
+        link = build_link(spec, scenario, data)
+        uses.append(link.channel_uses)
+        yield f"  link {spec.label!r}: built, {link.channel_uses} channel uses per example"
+        del link
+    for spec in scenario.channels:
+        channel = build_channel(spec, scenario.device)
+        overheads = [f"{100 * channel.pilot_overhead(n):.1f} % at {n}" for n in dict.fromkeys(uses)
+                     if channel.pilot_overhead(n) > 0]
+        yield f"  channel {spec.label!r}: built" + (f", pilot overhead {', '.join(overheads)} channel uses"
+                                                     if overheads else "")
+
+
 def _listing() -> str:
     import simulator.channels  # noqa: F401
     from simulator.channels.base import CHANNELS
@@ -133,7 +162,7 @@ def _listing() -> str:
         for name, cls in registry.load_all().items():
             lines.append(f"  {name:<18} {describe(cls)}")
     lines.append("metrics:")
-    lines.extend(f"  {m.name:<18} {m.label}" for m in METRICS.values())
+    lines.extend(f"  {name:<18} {m.kind}: {m.description or m.label}" for name, m in METRICS.load_all().items())
     lines.append("executors:")
     lines.extend(f"  {name:<18} {cls.description}" for name, cls in EXECUTORS.items())
     return "\n".join(lines)

@@ -7,7 +7,7 @@ A link is ``source -> transmitter -> channel -> receiver -> metrics``. The Monte
     symbols  = link.modulate(encoded, snr_db)                     # [batch, n] complex64, unit energy per example
     received = channel(symbols, snr_db)                           # simulator.channels.ChannelOutput
     estimate = link.receive(received, snr_db)                     # receiver, on several SNR points at once
-    tallies  = link.score(batch, estimate)                        # {metric: Tally}, per-example counts
+    tallies  = link.score(batch, estimate)                        # {metric: Tally or Mean}, per example
 
 Sweeps are cheap per point because the runner calls ``sample`` and ``encode`` once per Monte-Carlo batch and
 reuses the result for every channel and SNR point. A link whose transmitter does not look at the SNR
@@ -31,7 +31,7 @@ import torch
 from simulator.channels.base import ChannelOutput
 from simulator.config_model import Params
 from simulator.errors import UserError
-from simulator.metrics import Tally
+from simulator.metrics import Mean, Tally
 from simulator.registry import Registry
 
 TensorDict = dict[str, torch.Tensor]
@@ -124,8 +124,9 @@ class Link(ABC):
         """Receiver: estimates from the channel output; ``snr_db`` ``[batch]`` may differ per example."""
 
     @abstractmethod
-    def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
-        """Per-example counts for each metric in :attr:`metrics`."""
+    def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally | Mean]:
+        """For each metric in :attr:`metrics`: per-example counts (:class:`~simulator.metrics.Tally`) for a
+        proportion, per-example values (:class:`~simulator.metrics.Mean`) for a mean metric."""
 
     def describe(self) -> dict[str, Any]:
         """Facts for the link table (channel uses, rates, parameter counts); override to add more.

@@ -30,7 +30,7 @@ import torch
 from simulator.channels.base import Channel, ChannelOutput
 from simulator.errors import UserError
 from simulator.link import Link, TensorDict
-from simulator.metrics import METRICS, Tally
+from simulator.metrics import METRICS, Mean, Tally, mean_interval, merge_moments
 from simulator.seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ class PointResult:
     """Accumulated counts of one point.
 
     Attributes:
-        tallies: metric -> ``[count, trials]`` summed over the point's examples.
+        tallies: proportion metric -> ``[count, trials]`` summed over the point's examples.
+        moments: mean metric -> ``[n, mean, M2]`` (values, their mean, sum of squared deviations) so far.
         outcomes: metric -> ``[examples]`` uint8 array of each example's count (0 or 1), in example order, for
             the metrics with exactly one trial per example; filled when the point finishes (:meth:`finish`).
     """
@@ -66,6 +67,7 @@ class PointResult:
     link: str
     point: Point
     tallies: dict[str, list[int]] = field(default_factory=dict)
+    moments: dict[str, list[float]] = field(default_factory=dict)
     examples: int = 0
     seconds: float = 0.0
     channel_uses: int = 0
@@ -76,8 +78,18 @@ class PointResult:
     _batches: dict[str, list[np.ndarray] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def errors(self, metric: str) -> int:
+        """Errors of proportion ``metric`` so far."""
         count, trials = self.tallies.get(metric, (0, 0))
-        return METRICS[metric].errors(count, trials)
+        return METRICS.resolve(metric).errors(count, trials)
+
+    def half_width(self, metric: str, confidence: float) -> float:
+        """Half-width of the t interval of mean ``metric`` so far (``inf`` with fewer than 2 values)."""
+        low, high = mean_interval(*self.moments[metric], confidence)
+        return (high - low) / 2 if math.isfinite(low) else math.inf
+
+    def add_mean(self, metric: str, values: Mean) -> None:
+        """Merge one batch of per-example values of mean ``metric``."""
+        self.moments[metric] = list(merge_moments(tuple(self.moments[metric]), values.moments()))
 
     def record_outcomes(self, metric: str, tally: Tally) -> None:
         """Keep one batch's per-example counts of ``metric`` if every example has exactly one trial; a metric
@@ -128,9 +140,12 @@ def run_points(
         p: PointResult(
             link_label, p, {m: [0, 0] for m in metrics}, channel_uses=n, info_bits=link.info_bits,
             pilot_overhead=channels[p.channel].pilot_overhead(n),
+            moments={m: [0, 0.0, 0.0] for m in metrics if METRICS.resolve(m).kind == "mean"},
         )
         for p in points
     }
+    for r in results.values():
+        r.tallies = {m: acc for m, acc in r.tallies.items() if m not in r.moments}
     active = list(points)
     stop_metric = metrics[0] if metrics else None
     batch_size = budget.batch_size
@@ -162,13 +177,14 @@ def run_points(
         still_active = []
         for p in active:
             r = results[p]
-            done_by_errors = (
-                stop_metric is not None
-                and budget.target_errors > 0
-                and r.errors(stop_metric) >= budget.target_errors
-                and r.examples >= budget.min_samples
-            )
-            if done_by_errors or r.examples >= budget.max_samples:
+            if stop_metric is None or r.examples < budget.min_samples:
+                precise_enough = False
+            elif stop_metric in r.moments:
+                precise_enough = (budget.target_half_width > 0
+                                  and r.half_width(stop_metric, budget.confidence) <= budget.target_half_width)
+            else:
+                precise_enough = budget.target_errors > 0 and r.errors(stop_metric) >= budget.target_errors
+            if precise_enough or r.examples >= budget.max_samples:
                 r.finish()
                 if on_point_done is not None:
                     on_point_done(r)
@@ -219,7 +235,7 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
         part = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in estimate.items()}
         tallies = _call(link_label, "score", link.score, batch, part)
         if not isinstance(tallies, dict):
-            raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally, "
+            raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally or Mean, "
                             f"got {type(tallies).__name__}")
         r = results[p]
         for metric, acc in r.tallies.items():
@@ -230,6 +246,11 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
             acc[0] += count
             acc[1] += trials
             r.record_outcomes(metric, tallies[metric])
+        for metric in r.moments:
+            if metric not in tallies:
+                raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
+            check_mean(link_label, metric, tallies[metric], batch_size)
+            r.add_mean(metric, tallies[metric])
         r.seconds += seconds
 
 
@@ -302,16 +323,37 @@ def check_estimate(link_label: str, estimate: object, examples: int) -> None:
 def check_tally(link_label: str, metric: str, tally: object, batch_size: int) -> None:
     """Enforce the scoring contract: a :class:`Tally` with one count per example, ``0 <= count <= trials``."""
     if not isinstance(tally, Tally):
+        hint = " (a proportion metric takes per-example counts)" if isinstance(tally, Mean) else ""
         raise LinkError(f"link {link_label!r}: score() returned {type(tally).__name__} for {metric!r}; expected a "
-                        "simulator.metrics.Tally")
+                        f"simulator.metrics.Tally{hint}")
     count, trials = tally.count, tally.trials
     trials_ok = not isinstance(trials, torch.Tensor) or trials.dim() == 0 or tuple(trials.shape) == (batch_size,)
     if not isinstance(count, torch.Tensor) or tuple(count.shape) != (batch_size,) or not trials_ok:
         shape = tuple(count.shape) if isinstance(count, torch.Tensor) else type(count).__name__
         raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts of shape {shape}; expected "
                         f"[batch] = [{batch_size}] (one count per example; check the shape receive() returns)")
+    if (count.is_floating_point() or count.is_complex()) and not bool((count == count.real.round()).all()):
+        raise LinkError(f"link {link_label!r}: score() returned fractional {metric!r} counts; a Tally counts whole "
+                        "errors or successes (for a continuous quantity report a mean metric such as mse or psnr "
+                        "with Mean(values))")
     if (count < 0).any() or (count > trials).any():
         raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts outside [0, trials]")
+
+
+def check_mean(link_label: str, metric: str, mean: object, batch_size: int) -> None:
+    """Enforce the scoring contract of a mean metric: :class:`Mean` of ``[batch]`` finite floats."""
+    if not isinstance(mean, Mean):
+        got = type(mean).__name__
+        hint = " (a mean metric takes one float per example: return Mean(values))" if isinstance(mean, Tally) else ""
+        raise LinkError(f"link {link_label!r}: score() returned {got} for {metric!r}; expected a "
+                        f"simulator.metrics.Mean{hint}")
+    values = mean.values
+    if not isinstance(values, torch.Tensor) or tuple(values.shape) != (batch_size,) or values.is_complex():
+        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+        raise LinkError(f"link {link_label!r}: score() returned {metric!r} values of shape {shape}; expected real "
+                        f"[batch] = [{batch_size}] (one value per example)")
+    if not torch.isfinite(values).all():
+        raise LinkError(f"link {link_label!r}: score() returned non-finite {metric!r} values")
 
 
 def _call(link_label: str, what: str, fn, *args) -> TensorDict:

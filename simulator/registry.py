@@ -1,4 +1,4 @@
-"""Name -> class registries for links, channels and data sources.
+"""Name -> class registries for links, channels, data sources and metrics.
 
 A YAML ``type`` resolves, in this order, to
 
@@ -92,6 +92,13 @@ class Registry:
             return self._check(_import_path(name, self.kind), f"{name!r}")
         valid = ", ".join(self.names())
         raise UserError(f"unknown {self.kind} type {name!r}; valid: {valid}, or a module:Class path")
+
+    def find(self, name: str) -> type | None:
+        """The class ``name`` resolves to, or ``None`` when it resolves to nothing (no error)."""
+        try:
+            return self.resolve(name)
+        except UserError:
+            return None
 
     def load_all(self) -> dict[str, type]:
         """Every resolvable registered class by name (entry points that fail to import are skipped)."""

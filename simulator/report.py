@@ -26,10 +26,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 from simulator.atomic import atomic_path, write_text  # noqa: E402
 from simulator.errors import UserError  # noqa: E402
-from simulator.metrics import METRICS  # noqa: E402
+from simulator.metrics import BUILTIN_ORDER, METRICS, Metric  # noqa: E402
 from simulator.outcomes import load_outcomes  # noqa: E402
 from simulator.paired import PAIRED_COLUMNS, paired_table  # noqa: E402
 from simulator.results import load_results  # noqa: E402
@@ -135,7 +136,7 @@ def paired_markdown(paired: pd.DataFrame, scenario: str = "") -> str:
         "SNR is Es/N0 per complex channel use in dB. McNemar's exact p-values and the counts of each 2x2 table are "
         "in `paired.csv`.",
     ]
-    if any(METRICS[m].counts_errors for m in set(paired.metric) if m in METRICS):
+    if any(metric_type(m).counts_errors() for m in set(paired.metric)):
         notes.append("For error rates (e.g. bler) a negative difference means fewer errors than the reference.")
     if other_noise:
         notes.append(f"†: {', '.join(f'`{link}`' for link in other_noise)}: other channel uses than the reference, "
@@ -144,7 +145,7 @@ def paired_markdown(paired: pd.DataFrame, scenario: str = "") -> str:
     parts = [title + "\n\n" + "\n\n".join(notes) + "\n"]
     empty_cells = False
     for metric in dict.fromkeys(paired.metric):
-        label = METRICS[metric].label if metric in METRICS else metric
+        label = metric_type(metric).label or metric
         for channel in dict.fromkeys(paired.channel):
             rows = paired[(paired.metric == metric) & (paired.channel == channel)]
             if rows.empty:
@@ -175,17 +176,39 @@ def _paired_cell(row: pd.Series, decimals: int, show_n: bool) -> str:
     return f"{cell} (n={int(row.n):,})" if show_n else cell
 
 
+class _UnknownMetric(Metric):
+    """Display defaults for a metric in ``results.csv`` whose type cannot be resolved here (a plug-in metric that
+    is not installed): linear axis, plain numbers."""
+
+    kind = "mean"
+
+
+def metric_type(name: str) -> type[Metric]:
+    """The registered type of metric ``name`` (for labels, axes and formats), or neutral display defaults."""
+    return METRICS.find(name) or _UnknownMetric
+
+
 def _ordered_metrics(table: pd.DataFrame) -> list[str]:
     present = list(dict.fromkeys(table.metric))
-    return [m for m in METRICS if m in present] + [m for m in present if m not in METRICS]
+    return [m for m in BUILTIN_ORDER if m in present] + sorted(m for m in present if m not in BUILTIN_ORDER)
+
+
+def _number_format(metric: str, percent: bool = False) -> str:
+    """Error rates in scientific notation, accuracy-like proportions as fractions (or %), means with 4 digits."""
+    kind = metric_type(metric)
+    if kind.counts_errors():
+        return "{:.2e}"
+    if kind.kind == "proportion":
+        return "{:.1%}" if percent and kind.percent else "{:.3f}"
+    return "{:.4g}"
 
 
 def _cell(row: pd.Series) -> str:
     if math.isnan(row.value):
         return ""
-    counts_errors = METRICS[row.metric].counts_errors if row.metric in METRICS else True
-    fmt = "{:.2e}" if counts_errors else "{:.3f}"
-    return f"{fmt.format(row.value)} [{fmt.format(row.ci_low)}, {fmt.format(row.ci_high)}]"
+    fmt = _number_format(row.metric)
+    low, high = ("", "") if math.isnan(row.ci_low) else (fmt.format(row.ci_low), fmt.format(row.ci_high))
+    return f"{fmt.format(row.value)} [{low}, {high}]"
 
 
 def markdown_tables(table: pd.DataFrame) -> str:
@@ -203,7 +226,7 @@ def markdown_tables(table: pd.DataFrame) -> str:
         columns = list(dict.fromkeys(rows.column))
         pivot = rows.pivot_table(index="snr_db", columns="column", values="cell", aggfunc="first")[columns]
         pivot.index.name = "SNR (dB)"
-        label = METRICS[metric].label if metric in METRICS else metric
+        label = metric_type(metric).label or metric
         parts.append(f"\n## {metric}: {label}\n\n{pivot.fillna('').to_markdown()}\n")
     points = table.drop_duplicates("point_id")  # a point has one row per metric
     summary = (
@@ -251,8 +274,8 @@ def paper_tables(table: pd.DataFrame) -> str:
     parts = [f"# {', '.join(dict.fromkeys(table.scenario.astype(str)))}: paper layout\n",
              "Rows: links; columns: SNR (Es/N0 per complex channel use, dB). Accuracy in %.\n"]
     metrics = _ordered_metrics(table)
-    for metric in sorted(metrics, key=lambda m: METRICS[m].counts_errors if m in METRICS else True):  # accuracy first
-        counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+    for metric in sorted(metrics, key=lambda m: metric_type(m).counts_errors()):  # accuracy and means first
+        fmt = _number_format(metric, percent=True).replace(".2e", ".1e")
         for channel in dict.fromkeys(table.channel):
             rows = table[(table.metric == metric) & (table.channel == channel)]
             if rows.empty:
@@ -260,7 +283,6 @@ def paper_tables(table: pd.DataFrame) -> str:
             pivot = rows.pivot_table(index="link", columns="snr_db", values="value", aggfunc="first", sort=False)
             pivot = pivot.loc[list(dict.fromkeys(rows.link))]
             pivot.columns = [f"{c:g}" for c in pivot.columns]
-            fmt = "{:.1e}" if counts_errors else "{:.1%}"
             cells = pivot.map(lambda v, fmt=fmt: "" if math.isnan(v) else fmt.format(v).rstrip("%"))
             parts.append(f"\n## {metric}, {channel}\n\n{cells.to_markdown(disable_numparse=True)}\n")
     return "".join(parts)
@@ -284,7 +306,7 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
     rows = rows[rows.family.isin(swept)].sort_values("snr_db", kind="stable")
     channels = list(dict.fromkeys(rows.channel))
     families, snrs = list(dict.fromkeys(rows.family)), sorted(set(rows.snr_db))
-    counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+    log_y = metric_type(metric).log_scale
     fig, axes = _panels(len(channels), sharex=False)
     handles: dict[str, object] = {}
     for ax, channel in zip(axes[0], channels, strict=True):
@@ -297,7 +319,8 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
             ax.fill_between(curve.channel_uses, curve.ci_low, curve.ci_high, alpha=0.15, color=line.get_color())
             handles.setdefault(label, line)
         ax.set_xscale("log", base=2)
-        _style_panel(ax, channel, "channel uses per example", counts_errors)
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 4, 8, 16 rather than 2^2, 2^3, 2^4
+        _style_panel(ax, channel, "channel uses per example", log_y)
     _finish(fig, axes, metric, handles, path)
     return True
 
@@ -326,7 +349,9 @@ def _style_panel(ax, title: str, xlabel: str, log_y: bool) -> None:
 
 def _finish(fig, axes, metric: str, handles: dict[str, object], path: Path) -> None:
     """Y label, the legend column, and the PNG written atomically."""
-    axes[0][0].set_ylabel(METRICS[metric].label if metric in METRICS else metric)
+    kind = metric_type(metric)
+    scale = "log scale" if kind.log_scale else "linear scale"
+    axes[0][0].set_ylabel(f"{kind.label or metric} ({scale})")
     if handles:
         width = fig.get_size_inches()[0]
         fig.legend(list(handles.values()), list(handles), loc="center left", fontsize="small",
@@ -342,14 +367,14 @@ def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
     Points with no errors are drawn as down-triangles at the upper end of their interval.
     """
     channels = list(dict.fromkeys(rows.channel))
-    counts_errors = METRICS[metric].counts_errors if metric in METRICS else True
+    log_y = metric_type(metric).log_scale
     fig, axes = _panels(len(channels))
     labels: dict[str, object] = {}
     colors = {link: f"C{i % 10}" for i, link in enumerate(dict.fromkeys(rows.link))}  # one colour per link
     for ax, channel in zip(axes[0], channels, strict=True):
         for link, curve in rows[rows.channel == channel].groupby("link", sort=False):
             curve = curve.sort_values("snr_db")
-            if counts_errors:
+            if log_y:
                 # zero errors cannot be drawn on a log axis: mark the interval's upper end with a down-triangle
                 zero = curve[curve.value <= 0]
                 if not zero.empty:
@@ -366,7 +391,7 @@ def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
                               color=colors[link])
             ax.fill_between(curve.snr_db, curve.ci_low, curve.ci_high, alpha=0.2, color=colors[link])
             labels.setdefault(link, line)
-        _style_panel(ax, channel, "SNR, Es/N0 (dB)", counts_errors)
+        _style_panel(ax, channel, "SNR, Es/N0 (dB)", log_y)
     # links first, then marker explanations
     labels = {k: v for k, v in labels.items() if k in colors} | {k: v for k, v in labels.items() if k not in colors}
     _finish(fig, axes, metric, labels, path)

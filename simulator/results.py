@@ -9,12 +9,12 @@
 ``snr_db``         Es/N0 per complex channel use, dB (semsim's SNR)
 ``ebno_db``        Eb/N0 in dB for links that carry information bits (empty otherwise)
 ``metric``         ``ber``, ``bler``, ``accuracy``, ...
-``value``          ``count / trials``
-``ci_low``         lower end of the confidence interval
+``value``          ``count / trials`` (proportions) or the mean of the per-example values (mean metrics)
+``ci_low``         lower end of the confidence interval (Wilson / Clopper-Pearson, or Student t for means)
 ``ci_high``        upper end
 ``confidence``     confidence level of the interval (e.g. 0.95)
-``count``          errors (error rates) or successes (accuracy)
-``trials``         bits, blocks or images counted
+``count``          errors (error rates) or successes (accuracy); empty for mean metrics
+``trials``         bits, blocks or images counted; for mean metrics the number of values
 ``examples``       examples simulated at this point
 ``channel_uses``   complex channel uses per example (data symbols; OFDM pilots and padding excluded)
 ``pilot_overhead`` fraction of the resource elements that carry pilots (0 for flat channels)
@@ -34,7 +34,7 @@ import pandas as pd
 
 from simulator.atomic import atomic_path
 from simulator.errors import UserError
-from simulator.metrics import proportion_interval
+from simulator.metrics import mean_interval, proportion_interval
 from simulator.montecarlo import PointResult
 from simulator.snr import ebno_db
 
@@ -45,12 +45,16 @@ COLUMNS = [
 
 
 def point_rows(scenario_name: str, result: PointResult, confidence: float, interval: str) -> list[dict]:
-    """Result rows of one finished point, one per metric."""
+    """Result rows of one finished point, one per metric: proportions first, then means."""
     p = result.point
     bits_per_use = result.info_bits / result.channel_uses if result.info_bits else None
+    summaries = [(metric, count, trials, count / trials if trials else float("nan"),
+                  proportion_interval(count, trials, confidence, interval))
+                 for metric, (count, trials) in result.tallies.items()]
+    summaries += [(metric, None, int(n), mean if n else float("nan"), mean_interval(int(n), mean, m2, confidence))
+                  for metric, (n, mean, m2) in result.moments.items()]
     rows = []
-    for metric, (count, trials) in result.tallies.items():
-        low, high = proportion_interval(count, trials, confidence, interval)
+    for metric, count, trials, value, (low, high) in summaries:
         rows.append({
             "scenario": scenario_name,
             "link": result.link,
@@ -58,7 +62,7 @@ def point_rows(scenario_name: str, result: PointResult, confidence: float, inter
             "snr_db": p.snr_db,
             "ebno_db": ebno_db(p.snr_db, bits_per_use),
             "metric": metric,
-            "value": count / trials if trials else float("nan"),
+            "value": value,
             "ci_low": low,
             "ci_high": high,
             "confidence": confidence,

@@ -121,6 +121,16 @@ class ComponentSpec(BaseModel):
 class LinkSpec(ComponentSpec):
     registry = LINKS
 
+    @model_validator(mode="after")
+    def _metrics_known(self):
+        declared = getattr(self.cls, "metrics", ())
+        unknown = [m for m in declared if METRICS.find(m) is None]
+        if unknown:
+            raise FieldError(("type",), f"link type {self.type} declares unknown metric {unknown[0]!r}; registered "
+                                        f"metrics: {', '.join(METRICS.names())} (or register it, see "
+                                        "simulator.metrics)")
+        return self
+
 
 class ChannelSpec(ComponentSpec):
     registry = CHANNELS
@@ -152,12 +162,15 @@ class SNRRange(_Strict):
 
 class MonteCarlo(_Strict):
     """Monte-Carlo budget per sweep point, as Sionna's ``sim_ber``: batches until ``target_errors`` errors of the
-    link's first metric (and at least ``min_samples`` examples) or ``max_samples`` examples."""
+    link's first metric (a proportion), or until the interval of a mean first metric is at most
+    ``target_half_width`` wide on each side (and at least ``min_samples`` examples), or ``max_samples`` examples."""
 
     batch_size: int = Field(default=500, ge=1, le=1_000_000)
     max_samples: int = Field(default=20_000, ge=1, le=10**10)
     min_samples: int = Field(default=0, ge=0)
     target_errors: int = Field(default=200, ge=0, description="0: always run the full max_samples budget")
+    target_half_width: float = Field(default=0.0, ge=0.0, description="a mean first metric: stop once its "
+                                     "interval's half-width is at most this, in the metric's unit; 0: never")
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     interval: IntervalMethod = "wilson"
     max_receiver_batch: int = Field(
@@ -236,8 +249,9 @@ class Scenario(_Strict):
     @classmethod
     def _known_metrics(cls, value: list[str] | None) -> list[str] | None:
         for i, name in enumerate(value or []):
-            if name not in METRICS:
-                raise FieldError((i,), f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+            if METRICS.find(name) is None:
+                raise FieldError((i,), f"unknown metric {name!r}; valid: {', '.join(METRICS.names())}, or a "
+                                       "module:Class path")
         return value
 
     @field_validator("device")

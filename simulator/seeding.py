@@ -40,10 +40,20 @@ def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[torch.Gene
     Sionna blocks draw from ``sionna.phy.config.torch_rng(device)``; reseeding it here makes every block call
     inside the ``with`` reproducible. numpy draws should use ``numpy_rng(seed)`` instead of global state.
     """
-    device = _sionna_device(device)
-    generator = sionna_config.torch_rng(device)
+    generator = engine_generator(device)
     generator.manual_seed(seed)
     yield generator
+
+
+def engine_generator(device: str | torch.device = "cpu") -> torch.Generator:
+    """The generator the engine reseeds (with :func:`seeded`) before every source draw and every channel call.
+
+    Inside a channel's ``propagate`` it is seeded from the scenario seed, the channel, the SNR point and the
+    Monte-Carlo batch, so a channel that draws all its random numbers from it (``torch.randn(...,
+    generator=engine_generator(x.device), device=x.device)``) gives results that do not depend on the executor,
+    the packing of points or their order. Sionna's blocks draw from the same generator.
+    """
+    return sionna_config.torch_rng(_sionna_device(device))
 
 
 def numpy_rng(seed: int) -> np.random.Generator:

@@ -9,6 +9,8 @@ Outputs in the output directory (all written atomically):
 * ``paired.md`` and ``paired.csv``: every link against the reference link ``compare_to``, example by example
   (:mod:`simulator.paired`, written by :mod:`simulator.report`);
 * ``manifest.json``: versions, seed, scenario hash, git commit, timings, point counts and the reference link;
+  rewritten after each finished point (``status: running``, ``points.computed`` so far) and at the end with
+  ``status`` ``complete``, ``interrupted`` (Ctrl-C) or ``failed`` (with the one-line ``error``);
 * ``links.json``: each link's own facts (``Link.describe()``: channel uses, rates, parameter counts, accuracy
   of trained parts), also shown in ``table.md``.
 
@@ -19,6 +21,7 @@ their outcome files to ``outcomes/superseded/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -31,7 +34,7 @@ import pandas as pd
 
 import simulator
 from simulator.atomic import write_text
-from simulator.errors import UserError
+from simulator.errors import UserError, one_line
 from simulator.executors import EXECUTORS, LinkJob
 from simulator.montecarlo import Point, PointResult
 from simulator.outcomes import save_outcomes, supersede_outcomes
@@ -87,7 +90,10 @@ def run_scenario(
     pending = [(label, point) for label, point in plan if point.point_id not in finished]
 
     executor_name = executor or scenario.executor.type
-    manifest = _manifest(scenario, executor_name, scenario_file, started, len(plan), len(plan) - len(pending))
+    reused = len(plan) - len(pending)
+    manifest = _manifest(scenario, executor_name, scenario_file, started, len(plan), reused)
+    manifest_path = out / "manifest.json"
+    computed = 0
 
     # Nothing is written before the first point finishes, so input that fails while links are built leaves
     # no half-made output directory behind.
@@ -96,12 +102,14 @@ def run_scenario(
     bar = SweepProgress(total=len(pending) * budget.max_samples, bar=progress)
 
     def on_point_done(result: PointResult) -> None:
+        nonlocal computed
         new = pd.DataFrame(point_rows(scenario.name, result, budget.confidence, budget.interval))
         rows.append(new)
-        if len(rows) == 2:
-            _write_json(out / "manifest.json", manifest)
         _save_outcomes(out, result)
         save_results(_sorted(_concat(rows), order), results_path)
+        computed += 1
+        manifest["points"] = _point_counts(len(plan), reused, computed)
+        _write_json(manifest_path, manifest)
         bar.message(_point_line(result, new))
 
     facts_path = out / "links.json"
@@ -118,23 +126,48 @@ def run_scenario(
         if any(label == spec.label for label, _ in pending)
     ]
     try:
-        if jobs:
-            EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, on_link_ready)
-    finally:
-        bar.close()
+        try:
+            if jobs:
+                EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, on_link_ready)
+        finally:
+            bar.close()
 
-    table = _sorted(_concat(rows), order)
-    save_results(table, results_path)
-    facts = {spec.label: facts[spec.label] for spec in scenario.links if spec.label in facts}
-    if facts:
-        _write_json(facts_path, facts)
-    write_report(table, out, facts, scenario.reference_link)
+        table = _sorted(_concat(rows), order)
+        save_results(table, results_path)
+        facts = {spec.label: facts[spec.label] for spec in scenario.links if spec.label in facts}
+        if facts:
+            _write_json(facts_path, facts)
+        write_report(table, out, facts, scenario.reference_link)
+    except BaseException as err:
+        # Where this run has output (a finished point, or results of an earlier run), the manifest says how it
+        # ended and how many points are in results.csv; the error itself propagates unchanged.
+        if results_path.exists():
+            _record_end(manifest_path, manifest, started, err)
+        raise
     seconds = time.time() - started
     point_seconds = table.drop_duplicates("point_id").groupby("link", sort=False).seconds.sum()
     manifest.update(status="complete", finished=_now(), wall_seconds=round(seconds, 3),
                     seconds_per_link={link: round(float(s), 3) for link, s in point_seconds.items()})
-    _write_json(out / "manifest.json", manifest)
-    return SweepOutcome(table, out, computed=len(pending), reused=len(plan) - len(pending), seconds=seconds)
+    _write_json(manifest_path, manifest)
+    return SweepOutcome(table, out, computed=computed, reused=reused, seconds=seconds)
+
+
+def _point_counts(total: int, reused: int, computed: int) -> dict[str, int]:
+    """The manifest's point counts: points of the scenario, reused from results.csv, and computed by this run."""
+    return {"total": total, "reused": reused, "computed": computed}
+
+
+def _record_end(path: Path, manifest: dict, started: float, err: BaseException) -> None:
+    """Write ``manifest`` with the status of a run ended by ``err``: ``interrupted`` (Ctrl-C) or ``failed``
+    with the one-line error. A failure to write it does not hide ``err``."""
+    if isinstance(err, KeyboardInterrupt):
+        manifest.update(status="interrupted")
+    else:
+        message = one_line(err) if isinstance(err, UserError) else f"{type(err).__name__}: {one_line(err)}"
+        manifest.update(status="failed", error=message)
+    manifest.update(finished=_now(), wall_seconds=round(time.time() - started, 3))
+    with contextlib.suppress(UserError):
+        _write_json(path, manifest)
 
 
 def _save_outcomes(out: Path, result: PointResult) -> None:
@@ -206,7 +239,7 @@ def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, star
         "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "finished": None,
         "wall_seconds": None,
-        "points": {"total": total, "reused": reused, "computed": total - reused},
+        "points": _point_counts(total, reused, 0),
         "compare_to": scenario.reference_link,
         "versions": {
             "semsim": simulator.__version__,

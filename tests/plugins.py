@@ -1,4 +1,4 @@
-"""Links used by the tests as user plug-ins, referenced from scenarios as ``plugins:ClassName``."""
+"""Links and channels used by the tests as user plug-ins, referenced from scenarios as ``plugins:ClassName``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pydantic import Field
 
 from links.digital import DigitalLink
 from links.image_link import ImageLink
+from simulator.channels.awgn import AWGNChannel
 from simulator.config_model import Params
+from simulator.errors import UserError
 from simulator.link import Link
 from simulator.metrics import Tally
 
@@ -167,3 +169,87 @@ class PatternLink(Link):
         every = self.params.wrong_every
         wrong = batch["index"] % every == 0 if every else torch.zeros_like(batch["index"], dtype=torch.bool)
         return {"accuracy": Tally((~wrong).long(), 1)}
+
+
+class AnalogMSELink(Link):
+    """QPSK symbols sent as they are and estimated by the equalised received symbol: each example's ``mse`` is
+    the mean ``|y - x|^2`` over its symbols, whose expectation on AWGN is ``no = 10**(-snr_db/10)``; ``psnr`` is
+    the per-example PSNR of the real parts against a peak of 1."""
+
+    description = "test link: analog symbols scored by mean squared error"
+    metrics = ("mse", "psnr")
+
+    class Params(Params):
+        symbols: int = Field(default=16, ge=1)
+
+    @property
+    def channel_uses(self) -> int:
+        return self.params.symbols
+
+    def sample(self, batch_index, batch_size, generator):
+        bits = torch.randint(0, 2, (batch_size, self.params.symbols, 2), generator=generator)
+        return {"x": torch.complex(1 - 2 * bits[..., 0].float(), 1 - 2 * bits[..., 1].float()) / 2**0.5}
+
+    def modulate(self, encoded, snr_db):
+        return encoded["x"]
+
+    def receive(self, received, snr_db):
+        return {"y": received.symbols}
+
+    def score(self, batch, estimate):
+        from simulator.metrics import Mean, mse_per_example, psnr_db
+
+        error = torch.view_as_real(estimate["y"] - batch["x"])
+        return {"mse": Mean(2 * mse_per_example(error, torch.zeros_like(error))),  # |.|^2 = 2 x mean of squares
+                "psnr": Mean(psnr_db(estimate["y"].real, batch["x"].real))}
+
+
+class FractionalTallyLink(AnalogMSELink):
+    """Reports a continuous error as a proportion: the defect a Tally must refuse (floats would be truncated)."""
+
+    metrics = ("ber",)
+
+    def score(self, batch, estimate):
+        return {"ber": Tally((estimate["y"] - batch["x"]).abs().pow(2).mean(dim=1), 1)}
+
+
+class UnknownMetricLink(AnalogMSELink):
+    metrics = ("evm_percent",)
+
+
+class InterruptedLink(DigitalLink):
+    """The digital link, interrupted (as by Ctrl-C) in its second receiver call of a run."""
+
+    def receive(self, received, snr_db):
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls >= 2:
+            raise KeyboardInterrupt
+        return super().receive(received, snr_db)
+
+
+class RefusingLink(DigitalLink):
+    """A constructor that rejects its settings with a :class:`UserError` that does not name the link."""
+
+    def __init__(self, params=None, context=None):
+        raise UserError("block_bits must be a multiple of 3 for this decoder")
+
+
+class CrashingLink(DigitalLink):
+    """A constructor that fails with an ordinary exception (a missing file, say)."""
+
+    def __init__(self, params=None, context=None):
+        raise FileNotFoundError("weights.safetensors")
+
+
+class SelfNamingLink(DigitalLink):
+    """A constructor whose error already names the link by the label the tests give it (``named``)."""
+
+    def __init__(self, params=None, context=None):
+        raise UserError("link 'named': no weights for 7 symbols")
+
+
+class RefusingChannel(AWGNChannel):
+    """A channel whose constructor rejects its settings."""
+
+    def __init__(self, params=None, device="cpu"):
+        raise UserError("needs a GPU")

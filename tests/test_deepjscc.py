@@ -66,7 +66,7 @@ def test_training_lowers_the_loss_and_accuracy_drops_below_the_training_snr(trai
     at_training_snr = accuracy_at(link, 10.0)
     # 360 test images, 10 classes: chance is 0.1 (a binomial 99.9 % bound is below 0.17)
     assert at_training_snr > 0.6
-    assert 0.6 < link.models.metrics["val_accuracy_train_snr"] <= 1.0
+    assert 0.6 < link.models.metrics["val_accuracy_10dB"] <= 1.0
     # at -20 dB the received symbols are mostly noise: the accuracy collapses toward chance
     assert accuracy_at(link, -20.0) < at_training_snr - 0.3
 

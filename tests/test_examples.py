@@ -98,7 +98,8 @@ def test_symbols_have_unit_energy_per_example_and_bad_sizes_are_refused(example)
     assert torch.allclose(symbols.abs().pow(2).mean(dim=1), torch.ones(50), atol=1e-5)
     too_many = parse_scenario(scenario_dict(data={"type": "digits"},
                                             links=[{"name": "big", "type": CLASS_PATH, "symbols": 33}]))
-    with pytest.raises(UserError, match=r"^symbols: 2 x 33 pooled pixel values do not fit a 1x8x8 image.*32$"):
+    with pytest.raises(UserError,
+                       match=r"^link 'big': symbols: 2 x 33 pooled pixel values do not fit a 1x8x8 image.*32$"):
         build_link(too_many.links[0], too_many, data)
 
 

@@ -155,7 +155,7 @@ def test_bad_models_are_one_line_errors_naming_the_field(trained, factories, run
     files = {"encoder": str(trained / "encoder.keras"), "decoder": str(trained / "decoder.keras"),
              "missing.keras": str(tmp_path / "missing.keras"), "garbage.keras": str(tmp_path / "garbage.keras")}
     data = keras_scenario(files.get(encoder, encoder), files.get(decoder, decoder), [10.0], symbols=symbols)
-    with pytest.raises(UserError, match=rf"link keras: {message}") as err:
+    with pytest.raises(UserError, match=rf"link 'keras': {message}") as err:
         run_dict(data)
     assert "\n" not in str(err.value)
 

@@ -34,3 +34,20 @@ def qpsk_rayleigh(ebno_db: float) -> float:
 def qam16_rayleigh(ebno_db: float) -> float:
     g = db(ebno_db)
     return (3.0 * _rayleigh_f(4.0 / 5.0, g) + 2.0 * _rayleigh_f(36.0 / 5.0, g) - _rayleigh_f(20.0, g)) / 4.0
+
+
+def qpsk_rician(ebno_db: float, k_factor_db: float) -> float:
+    """QPSK over flat Rician fading with mean power 1 and perfect CSI (Simon & Alouini, the MGF of the Rician
+    SNR in Craig's form of Q): ``Pb = 1/pi int_0^{pi/2} M(-1/sin^2 t) dt`` with mean SNR per bit ``gb``.
+
+    ``K -> 0`` gives :func:`qpsk_rayleigh`, ``K -> inf`` gives :func:`qpsk_awgn`.
+    """
+    from scipy.integrate import quad
+
+    k, gb = db(k_factor_db), db(ebno_db)
+
+    def mgf(t: float) -> float:
+        s = (1.0 + k) * math.sin(t) ** 2
+        return s / (s + gb) * math.exp(-k * gb / (s + gb))
+
+    return quad(mgf, 0.0, math.pi / 2, epsabs=1e-13, limit=200)[0] / math.pi

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,28 +49,71 @@ from simulator.link import TensorDict
 from simulator.seeding import derive_seed, seeded
 
 
-class DeepJSCCParams(Params):
-    """Every setting of the deep JSCC link; all but ``teacher`` (keyed by its artifact) key the trained model."""
+class JSCCTrainingParams(Params):
+    """Settings every deep JSCC model shares: its budget, its size, and how it is trained through the channel."""
 
     symbols: int = Field(default=16, ge=1, le=4096,
                          description="complex channel uses per image; the model is trained for this budget")
-    encoder: Literal["conv", "teacher"] = Field(default="conv",
-                                                description="conv: CNN on the image; teacher: frozen teacher + MLP")
-    train_snr_db: float = Field(default=10.0, ge=-30.0, le=50.0, description="the one training SNR, Es/N0 in dB")
+    train_snr_db: float = Field(default=10.0, ge=-30.0, le=50.0, description="the one training SNR, Es/N0 in dB "
+                                "(not with snr_adaptive)")
+    snr_adaptive: bool = Field(default=False, description="ADJSCC-style: encoder and decoder conditioned on the SNR, "
+                               "trained with an SNR drawn per example from train_snr_range (conv encoder only)")
+    train_snr_range: tuple[float, float] = Field(default=(-10.0, 20.0), description="snr_adaptive: training SNR "
+                                                 "range in dB, uniform per example")
     train_channel: Literal["awgn", "rayleigh"] = Field(default="awgn",
                                                        description="channel type trained through (default params)")
     width: int = Field(default=32, ge=2, le=512, description="conv channels; the MLPs have 4 x width hidden units")
     epochs: int = Field(default=60, ge=1, le=10_000)
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=2e-3, gt=0.0, le=1.0)
+    train_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _training_snr_fields(self):
+        if "train_snr_range" in self.model_fields_set and not self.snr_adaptive:
+            raise ValueError("train_snr_range applies only with snr_adaptive: true (otherwise train_snr_db)")
+        if self.snr_adaptive and "train_snr_db" in self.model_fields_set:
+            raise ValueError("train_snr_db does not apply with snr_adaptive: true (use train_snr_range)")
+        low, high = self.train_snr_range
+        if not -30.0 <= low <= high <= 50.0:
+            raise ValueError(f"train_snr_range must be [low, high] with -30 <= low <= high <= 50 dB, got "
+                             f"[{low:g}, {high:g}]")
+        return self
+
+    def training_snr(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """SNRs in dB for ``count`` training examples: the one training SNR, or uniform over the range."""
+        if not self.snr_adaptive:
+            return torch.full((count,), self.train_snr_db)
+        low, high = self.train_snr_range
+        return low + (high - low) * torch.rand(count, generator=generator)
+
+    def training_label(self) -> str:
+        return (f"SNR-adaptive, {self.train_snr_range[0]:g} to {self.train_snr_range[1]:g} dB" if self.snr_adaptive
+                else f"at {self.train_snr_db:g} dB")
+
+    def validation_snrs(self) -> tuple[float, ...]:
+        """SNRs (dB) at which a trained model's validation score is recorded: the training SNR, or the range's
+        ends and middle."""
+        if not self.snr_adaptive:
+            return (self.train_snr_db,)
+        low, high = self.train_snr_range
+        return (low, (low + high) / 2, high)
+
+
+class DeepJSCCParams(JSCCTrainingParams):
+    """Every setting of the deep JSCC link; all but ``teacher`` (keyed by its artifact) key the trained model."""
+
+    encoder: Literal["conv", "teacher"] = Field(default="conv",
+                                                description="conv: CNN on the image; teacher: frozen teacher + MLP")
     teacher: TeacherParams = Field(default=TeacherParams(),
                                    description="encoder: teacher only; the RKD-SC link's teacher by default")
-    train_seed: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _teacher_only_for_the_teacher_encoder(self):
         if "teacher" in self.model_fields_set and self.encoder != "teacher":
             raise ValueError("teacher applies only to encoder: teacher")
+        if self.snr_adaptive and self.encoder != "conv":
+            raise ValueError("snr_adaptive applies only to encoder: conv")
         return self
 
 
@@ -83,18 +127,55 @@ class PowerNormalize(nn.Module):
         return z / energy.clamp_min(1e-12).sqrt()
 
 
-def conv_encoder(channels: int, size: int, width: int, symbols: int) -> nn.Sequential:
-    """Images ``[B, channels, size, size]`` in [0, 1] -> symbols ``[B, symbols]`` complex64 (see module docs)."""
-    side = math.ceil(math.ceil(size / 2) / 2)  # two stride-2 convolutions with padding 1
-    return nn.Sequential(
-        Normalize(channels),
-        nn.Conv2d(channels, width, 3, padding=1), nn.PReLU(width),
-        nn.Conv2d(width, width, 3, stride=2, padding=1), nn.PReLU(width),
-        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.PReLU(2 * width),
-        nn.Flatten(),
-        nn.Linear(2 * width * side * side, 2 * symbols),
-        PowerNormalize(),
-    )
+def snr_feature(snr_db: torch.Tensor) -> torch.Tensor:
+    """The SNR as one input feature ``[B, 1]`` (dB / 20) for SNR-adaptive layers."""
+    return (snr_db.float() / 20.0)[:, None]
+
+
+class ConvEncoder(nn.Module):
+    """Images ``[B, C, size, size]`` in [0, 1] -> symbols ``[B, symbols]`` complex64 (see the module docstring).
+
+    ``features(images)`` is the SNR-independent trunk ``[B, F]``; ``to_symbols(features, snr_db)`` the last linear
+    layer (given the SNR as an extra input when ``snr_adaptive``) and the power normalisation.
+    """
+
+    def __init__(self, channels: int, size: int, width: int, symbols: int, snr_adaptive: bool = False):
+        super().__init__()
+        side = math.ceil(math.ceil(size / 2) / 2)  # two stride-2 convolutions with padding 1
+        self.normalize = Normalize(channels)
+        self.trunk = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.PReLU(width),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.PReLU(width),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.PReLU(2 * width),
+            nn.Flatten(),
+        )
+        self.snr_adaptive = snr_adaptive
+        self.out = nn.Linear(2 * width * side * side + int(snr_adaptive), 2 * symbols)
+        self.power = PowerNormalize()
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.normalize(images))
+
+    def to_symbols(self, features: torch.Tensor, snr_db: torch.Tensor | None) -> torch.Tensor:
+        if self.snr_adaptive:
+            features = torch.cat([features, snr_feature(snr_db)], dim=1)
+        return self.power(self.out(features))
+
+    def forward(self, images: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+        return self.to_symbols(self.features(images), snr_db)
+
+
+class EmbeddingEncoder(nn.Module):
+    """Teacher embedding ``[B, D]`` -> symbols ``[B, n]`` complex64: an MLP to ``2 n`` reals, power-normalised per
+    example. Not SNR-adaptive (``snr_db`` is accepted and ignored)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.power = PowerNormalize()
+
+    def forward(self, embedding: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+        return self.power(self.net(embedding))
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
@@ -103,14 +184,19 @@ def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """Equalised symbols ``[B, n]`` complex -> features ``[B, F]`` float32 (an MLP on the real and imaginary parts)."""
+    """Equalised symbols ``[B, n]`` complex (and, when ``snr_adaptive``, the SNR ``[B]`` in dB as one more input)
+    -> features ``[B, F]`` float32: an MLP on the real and imaginary parts."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, snr_adaptive: bool = False):
         super().__init__()
         self.net = net
+        self.snr_adaptive = snr_adaptive
 
-    def forward(self, symbols: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.view_as_real(symbols.to(torch.complex64)).flatten(1))
+    def forward(self, symbols: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+        reals = torch.view_as_real(symbols.to(torch.complex64)).flatten(1)
+        if self.snr_adaptive:
+            reals = torch.cat([reals, snr_feature(snr_db)], dim=1)
+        return self.net(reals)
 
 
 def build_codec(p: DeepJSCCParams, channels: int, size: int, num_classes: int,
@@ -118,14 +204,15 @@ def build_codec(p: DeepJSCCParams, channels: int, size: int, num_classes: int,
     """Trainable modules: ``encoder`` (images or teacher embedding -> symbols), ``decoder``, ``head``."""
     hidden = 4 * p.width
     if p.encoder == "conv":
+        extra = int(p.snr_adaptive)
         return nn.ModuleDict({
-            "encoder": conv_encoder(channels, size, p.width, p.symbols),
-            "decoder": Decoder(nn.Sequential(mlp(2 * p.symbols, hidden, hidden), nn.PReLU())),
+            "encoder": ConvEncoder(channels, size, p.width, p.symbols, p.snr_adaptive),
+            "decoder": Decoder(nn.Sequential(mlp(2 * p.symbols + extra, hidden, hidden), nn.PReLU()), p.snr_adaptive),
             "head": nn.Linear(hidden, num_classes),
         })
     dim = teacher.embed_dim
     return nn.ModuleDict({
-        "encoder": nn.Sequential(mlp(dim, hidden, 2 * p.symbols), PowerNormalize()),
+        "encoder": EmbeddingEncoder(mlp(dim, hidden, 2 * p.symbols)),
         "decoder": Decoder(mlp(2 * p.symbols, hidden, dim)),
         "head": copy.deepcopy(teacher.head).requires_grad_(True),
     })
@@ -157,7 +244,7 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
                    parents)
     if not art.exists():
         if inputs is None:
-            codec["encoder"][0].fit(train.images)
+            codec["encoder"].normalize.fit(train.images)
             inputs = {"train": train.images.to(device), "val": val.images.to(device)}
         _train(codec, p, inputs, train, val, art, parents, device)
     art.load_into(codec, device).eval()
@@ -167,55 +254,82 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
 
 def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tensor], train: Split, val: Split,
            art: Artifact, parents: dict[str, str], device: str) -> None:
-    """End-to-end training through ``p.train_channel`` at ``p.train_snr_db``; ``inputs`` are what the encoder
-    takes (images, or teacher embeddings) for the train and val splits."""
+    """End-to-end training through ``p.train_channel`` at ``p.train_snr_db`` (or, SNR-adaptive, at an SNR drawn
+    per example from ``p.train_snr_range``); ``inputs`` are what the encoder takes (images, or teacher embeddings)
+    for the train and val splits."""
+    labels = train.labels.to(device)
+
+    def loss_of(output: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, int]:
+        logits = codec["head"](output)
+        return F.cross_entropy(logits, labels[index]), int((logits.argmax(dim=1) == labels[index]).sum())
+
+    title = f"Deep JSCC ({p.encoder} encoder, {p.symbols} symbols, {p.train_channel} {p.training_label()})"
+    channel, history = train_through_channel(codec, p, inputs["train"], loss_of, art,
+                                             f"deep JSCC ({p.encoder}, {p.symbols} symbols)", device)
+    metrics = {
+        "encoder_parameters": count_parameters(codec["encoder"]),
+        "decoder_parameters": count_parameters(codec["decoder"]) + count_parameters(codec["head"]),
+        "val_accuracy_clean": _val_accuracy(codec, None, inputs["val"], val.labels, p.train_snr_db, p.train_seed),
+        **{f"val_accuracy_{snr:g}dB": _val_accuracy(codec, channel, inputs["val"], val.labels, snr, p.train_seed)
+           for snr in p.validation_snrs()},
+        "history": history,
+    }
+    plot_curves(history, art.directory / "curves.png", title)
+    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, model_card(title, metrics))
+
+
+def train_through_channel(codec: nn.ModuleDict, p: JSCCTrainingParams, x: torch.Tensor,
+                          loss_of: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, int | None]],
+                          art: Artifact, label: str, device: str) -> tuple[Channel, list[dict[str, float]]]:
+    """The training loop of every deep JSCC model: per minibatch, draw the training SNRs, encode ``x[index]``,
+    pass the symbols through a ``p.train_channel`` channel, decode, and step on ``loss_of(decoder output,
+    index)`` -> ``(loss, correct or None)``. Returns the training channel and the epoch history."""
     seed = p.train_seed
     optimizer = torch.optim.Adam(codec.parameters(), lr=p.lr)
     channel = CHANNELS.resolve(p.train_channel)(device=device)
-    x, labels = inputs["train"], train.labels.to(device)
 
     def epoch_fn(epoch: int) -> dict[str, float]:
         cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "deepjscc-batches", epoch))
-        counts = {"step": 0, "correct": 0}
+        counts = {"step": 0, "correct": 0, "scored": False}
 
-        def loss_of(index: torch.Tensor) -> torch.Tensor:
-            snr = torch.full((len(index),), p.train_snr_db, device=device)
+        def step_loss(index: torch.Tensor) -> torch.Tensor:
+            snr = p.training_snr(len(index), generator).to(device)
             with seeded(derive_seed(seed, "deepjscc-channel", epoch, counts["step"]), device):
-                received = channel(codec["encoder"](x[index]), snr)
-            logits = codec["head"](codec["decoder"](received.symbols))
+                received = channel(codec["encoder"](x[index], snr), snr)
+            loss, correct = loss_of(codec["decoder"](received.symbols, snr), index)
             counts["step"] += 1
-            counts["correct"] += int((logits.argmax(dim=1) == labels[index]).sum())
-            return F.cross_entropy(logits, labels[index])
+            if correct is not None:
+                counts["correct"] += correct
+                counts["scored"] = True
+            return loss
 
-        loss = descend(optimizer, len(labels), p.batch_size, generator, loss_of)
-        return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
+        loss = descend(optimizer, len(x), p.batch_size, generator, step_loss)
+        return {"loss": loss, **({"train_accuracy": counts["correct"] / len(x)} if counts["scored"] else {})}
 
-    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, f"deep JSCC ({p.encoder}, {p.symbols} symbols)",
-                         device)
+    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, label, device)
     codec.eval()
-    metrics = {
-        "encoder_parameters": count_parameters(codec["encoder"]),
-        "decoder_parameters": count_parameters(codec["decoder"]) + count_parameters(codec["head"]),
-        "val_accuracy_clean": _val_accuracy(codec, None, inputs["val"], val.labels, p.train_snr_db, seed),
-        "val_accuracy_train_snr": _val_accuracy(codec, channel, inputs["val"], val.labels, p.train_snr_db, seed),
-        "history": history,
-    }
-    title = f"Deep JSCC ({p.encoder} encoder, {p.symbols} symbols, {p.train_channel} at {p.train_snr_db:g} dB)"
-    plot_curves(history, art.directory / "curves.png", title)
-    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, model_card(title, metrics))
+    return channel, history
+
+
+@torch.no_grad()
+def through_channel(codec: nn.ModuleDict, channel: Channel | None, x: torch.Tensor, snr_db: float,
+                    seed: int) -> torch.Tensor:
+    """Decoder output for inputs ``x`` sent through ``channel`` at ``snr_db`` (seeded), or noise-free (symbols
+    straight to the decoder) when ``channel`` is ``None``."""
+    snr = torch.full((len(x),), snr_db, device=x.device)
+    symbols = codec["encoder"](x, snr)
+    if channel is not None:
+        with seeded(derive_seed(seed, "deepjscc-val", snr_db), x.device):
+            symbols = channel(symbols, snr).symbols
+    return codec["decoder"](symbols, snr)
 
 
 @torch.no_grad()
 def _val_accuracy(codec: nn.ModuleDict, channel: Channel | None, x: torch.Tensor, labels: torch.Tensor,
                   snr_db: float, seed: int) -> float:
-    """Top-1 accuracy on ``x`` through ``channel`` at ``snr_db``, or noise-free (symbols straight to the decoder)
-    when ``channel`` is ``None``."""
-    symbols = codec["encoder"](x)
-    if channel is not None:
-        with seeded(derive_seed(seed, "deepjscc-val", snr_db), x.device):
-            symbols = channel(symbols, torch.full((len(x),), snr_db, device=x.device)).symbols
-    logits = codec["head"](codec["decoder"](symbols))
+    """Top-1 accuracy on ``x`` through ``channel`` at ``snr_db`` (noise-free when ``channel`` is ``None``)."""
+    logits = codec["head"](through_channel(codec, channel, x, snr_db, seed))
     return float((logits.argmax(dim=1).cpu() == labels).float().mean())
 
 
@@ -228,7 +342,8 @@ class DeepJSCCLink(ImageLink):
     symbols. Channel uses per image: ``symbols``. Metric: top-1 ``accuracy``. See the module docstring.
     """
 
-    description = "Deep JSCC: CNN (or teacher + MLP) encoder -> symbols -> MLP decoder, trained at one SNR"
+    description = ("Deep JSCC: CNN (or teacher + MLP) encoder -> symbols -> MLP decoder, trained at one SNR "
+                   "(or SNR-adaptive, ADJSCC-style)")
 
     Params = DeepJSCCParams
 
@@ -236,22 +351,28 @@ class DeepJSCCLink(ImageLink):
         super().__init__(params, context)
         self.models = prepare(self.params, self.data, self.context.data_config(), self.device)
         self._complexity: dict[str, int] | None = None
+        self.snr_adaptive = self.params.snr_adaptive  # ADJSCC: the last encoder layer sees the SNR
 
     @property
     def channel_uses(self) -> int:
         return self.params.symbols
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        images = batch["images"]
-        inputs = self.models.teacher.embed(images) if self.models.teacher is not None else images
-        return {"symbols": self.models.codec["encoder"](inputs)}
+        images, encoder = batch["images"], self.models.codec["encoder"]
+        if self.models.teacher is not None:
+            return {"symbols": encoder(self.models.teacher.embed(images))}
+        if self.snr_adaptive:
+            return {"features": encoder.features(images)}  # the SNR-dependent last layer runs in modulate
+        return {"symbols": encoder(images)}
 
     def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        if self.snr_adaptive:
+            return self.models.codec["encoder"].to_symbols(encoded["features"], snr_db)
         return encoded["symbols"]
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         codec = self.models.codec
-        return {"prediction": codec["head"](codec["decoder"](received.symbols)).argmax(dim=1)}
+        return {"prediction": codec["head"](codec["decoder"](received.symbols, snr_db)).argmax(dim=1)}
 
     def complexity(self) -> dict[str, int]:
         """``tx_parameters``, ``tx_macs``, ``rx_parameters``, ``rx_macs`` per image (the teacher counts as part of
@@ -260,18 +381,22 @@ class DeepJSCCLink(ImageLink):
         if self._complexity is None:
             codec, teacher = self.models.codec, self.models.teacher
             shape = tuple(self.data.split("test").images.shape[1:])
-            rx = nn.Sequential(codec["decoder"], codec["head"])
-            rx_macs = count_macs(rx, call=lambda m: m(torch.zeros(1, self.channel_uses, dtype=torch.complex64,
-                                                                  device=self.device)))
+            snr = torch.zeros(1, device=self.device)
+            symbols = torch.zeros(1, self.channel_uses, dtype=torch.complex64, device=self.device)
+            rx_macs = count_macs(codec["decoder"], call=lambda m: m(symbols, snr)) + count_macs(
+                codec["head"], (codec["head"].in_features,))
+            rx_parameters = count_parameters(codec["decoder"]) + count_parameters(codec["head"])
             if teacher is None:
-                tx_parameters, tx_macs = count_parameters(codec["encoder"]), count_macs(codec["encoder"], shape)
+                image = torch.zeros(1, *shape, device=self.device)
+                tx_parameters = count_parameters(codec["encoder"])
+                tx_macs = count_macs(codec["encoder"], call=lambda m: m(image, snr))
             else:
                 image = torch.zeros(1, *shape, device=self.device)
                 tx_parameters = count_parameters(teacher) + count_parameters(codec["encoder"])
                 tx_macs = (count_macs(teacher, call=lambda m: m.embed(image))
                            + count_macs(codec["encoder"], (teacher.embed_dim,)))
             self._complexity = {"tx_parameters": tx_parameters, "tx_macs": tx_macs,
-                                "rx_parameters": count_parameters(rx), "rx_macs": rx_macs}
+                                "rx_parameters": rx_parameters, "rx_macs": rx_macs}
         return self._complexity
 
     def describe(self) -> dict[str, Any]:
@@ -280,8 +405,9 @@ class DeepJSCCLink(ImageLink):
             **super().describe(),
             "encoder": p.encoder,
             "train_channel": p.train_channel,
-            "train_snr_db": p.train_snr_db,
-            "val_accuracy_clean": metrics["val_accuracy_clean"],
-            "val_accuracy_train_snr": metrics["val_accuracy_train_snr"],
+            "snr_adaptive": p.snr_adaptive,
+            "train_snr_db": None if p.snr_adaptive else p.train_snr_db,
+            "train_snr_range": list(p.train_snr_range) if p.snr_adaptive else None,
+            **{k: v for k, v in metrics.items() if k.startswith("val_accuracy")},
             **self.complexity(),
         }

@@ -40,13 +40,13 @@ from typing import Any
 
 import torch
 from pydantic import Field, field_validator
-from sionna.phy import config as sionna_config
 
 from simulator.bridge import call_tf, import_tf
 from simulator.channels.base import CHANNELS, Channel, ChannelOutput
 from simulator.config_model import Params
 from simulator.errors import UserError, one_line
 from simulator.registry import import_attribute
+from simulator.seeding import engine_generator
 from simulator.snr import noise_variance
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -105,7 +105,7 @@ class TFChannel(Channel):
 
     def _draw_seed(self) -> int:
         """One seed from Sionna's generator for this device (the generator the engine seeds per point)."""
-        generator = sionna_config.torch_rng(_rng_device(self.device))
+        generator = engine_generator(self.device)
         return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
@@ -159,13 +159,6 @@ def _check_output(tf, path: str, out: Any, batch: int, n: int):
             raise UserError(f"{where} returned no_eff {tuple(no_eff.shape)}; expected a shape broadcastable to "
                             f"[batch, n] = {[batch, n]}") from None
     return out, no_eff
-
-
-def _rng_device(device: str) -> str:
-    d = torch.device(device)
-    if d.type == "cuda":
-        return f"cuda:{d.index if d.index is not None else torch.cuda.current_device()}"
-    return d.type
 
 
 def tf_awgn(x, no):

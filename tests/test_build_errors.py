@@ -1,0 +1,93 @@
+"""Building links and channels: every error names the component by its label, once, and ``semsim validate
+--build`` builds them all before a run (one-line errors, exit status 2)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import scenario_dict
+
+from simulator.assemble import build_channel, build_link, name_in_message
+from simulator.cli import main
+from simulator.errors import UserError
+from simulator.scenario import parse_scenario
+
+QPSK = {"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 256}
+
+
+def only_link(link: dict):
+    scenario = parse_scenario(scenario_dict(links=[link]))
+    return scenario.links[0], scenario
+
+
+@pytest.mark.parametrize("link, expected", [
+    ({"name": "picky", "type": "plugins:RefusingLink"},
+     "link 'picky': block_bits must be a multiple of 3 for this decoder"),
+    ({"name": "crashy", "type": "plugins:CrashingLink"},
+     "link 'crashy': could not be built: FileNotFoundError: weights.safetensors"),
+    ({"name": "named", "type": "plugins:SelfNamingLink"}, "link 'named': no weights for 7 symbols"),
+])
+def test_link_constructor_errors_name_the_link_once(link, expected):
+    spec, scenario = only_link(link)
+    with pytest.raises(UserError) as err:
+        build_link(spec, scenario)
+    assert str(err.value) == expected
+
+
+def test_channel_constructor_errors_name_the_channel():
+    scenario = parse_scenario(scenario_dict(channels=[{"name": "gpu-only", "type": "plugins:RefusingChannel"}]))
+    with pytest.raises(UserError) as err:
+        build_channel(scenario.channels[0], "cpu")
+    assert str(err.value) == "channel 'gpu-only': needs a GPU"
+
+
+def test_a_type_name_prefix_becomes_the_label():
+    spec, _ = only_link(QPSK)
+    assert name_in_message("link", spec, "link digital: k too large") == "link 'qpsk': k too large"
+    assert name_in_message("link", spec, "digital: k too large") == "link 'qpsk': k too large"
+    assert name_in_message("link", spec, "link 'qpsk': k too large") == "link 'qpsk': k too large"
+    assert name_in_message("link", spec, "k\n too large") == "link 'qpsk': k too large"
+
+
+def write(tmp_path, data: dict):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_validate_build_reports_each_link_and_channel(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, scenario_dict(links=[QPSK, {**QPSK, "name": "bpsk", "bits_per_symbol": 1}],
+                                         channels=[{"type": "awgn"}, {"name": "ofdm", "type": "ofdm"}]))
+    assert main(["validate", "--build", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{path}: valid; 2 links x 2 channels")
+    assert out[1:] == [
+        "  link 'qpsk': built, 128 channel uses per example",
+        "  link 'bpsk': built, 256 channel uses per example",
+        "  channel 'awgn': built",
+        "  channel 'ofdm': built, pilot overhead 50.0 % at 128, 33.3 % at 256 channel uses",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]  # nothing run, nothing written
+
+
+@pytest.mark.parametrize("component, expected", [
+    ({"links": [QPSK, {"name": "picky", "type": "plugins:RefusingLink"}]},
+     "semsim: error: link 'picky': block_bits must be a multiple of 3 for this decoder"),
+    ({"channels": [{"type": "awgn"}, {"name": "gpu-only", "type": "plugins:RefusingChannel"}]},
+     "semsim: error: channel 'gpu-only': needs a GPU"),
+])
+def test_validate_build_shows_constructor_errors_that_plain_validate_cannot(tmp_path, capsys, component, expected):
+    path = write(tmp_path, scenario_dict(**component))
+    assert main(["validate", path]) == 0  # the file itself is valid
+    capsys.readouterr()
+    assert main(["validate", "--build", path]) == 2
+    assert capsys.readouterr().err.splitlines() == [expected]
+
+
+def test_run_with_a_refusing_constructor_is_one_line_and_writes_nothing(tmp_path, capsys):
+    path = write(tmp_path, scenario_dict(links=[{"name": "crashy", "type": "plugins:CrashingLink"}]))
+    assert main(["run", path, "--output", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "semsim: error: link 'crashy': could not be built: FileNotFoundError: weights.safetensors"]
+    assert not (tmp_path / "out").exists()
