@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import torch
 
+from simulator.artifacts import Artifact, artifacts_fingerprint
 from simulator.link import Link, TensorDict
 from simulator.metrics import Tally
 
@@ -28,6 +29,15 @@ class ImageLink(Link):
         """``images`` ``[B, C, H, W]`` float32 in [0, 1] and ``labels`` ``[B]`` int64 of test batch ``batch_index``."""
         batch = self.data.test_batch(batch_index, batch_size)
         return {k: v.to(self.device) for k, v in batch.items()}
+
+    def trained_artifacts(self) -> tuple[Artifact, ...]:
+        """The cached artifacts whose weights this link's results depend on (none by default)."""
+        return ()
+
+    def fingerprint(self) -> str | None:
+        """The fingerprint of :meth:`trained_artifacts` (their weights), ``None`` for a link without any."""
+        artifacts = self.trained_artifacts()
+        return artifacts_fingerprint(*artifacts) if artifacts else None
 
     def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
         return {"accuracy": Tally((estimate["prediction"] == batch["labels"]).long(), 1)}

@@ -41,6 +41,7 @@ import torch
 from pydantic import Field, field_validator
 
 from links.image_link import ImageLink
+from simulator.artifacts import file_fingerprint
 from simulator.bridge import import_tf, to_tf, to_torch
 from simulator.channels.base import ChannelOutput
 from simulator.config_model import Params
@@ -138,6 +139,11 @@ class KerasLink(ImageLink):
             raise UserError(f"link keras: decoder {self.params.decoder!r} has {len(self.decoder.inputs)} inputs; "
                             "expected 1 (received reals) or 2 (received reals, snr_db)")
         self._check_sizes()
+
+    def fingerprint(self) -> str | None:
+        """The contents of the ``.keras`` files (a factory's models are identified by its name only)."""
+        files = [v for v in (self.params.encoder, self.params.decoder) if v.endswith(".keras")]
+        return file_fingerprint(*files) if files else None
 
     def _check_sizes(self) -> None:
         """Run both models on one test image so that size mismatches are one line naming the field at build time."""

@@ -1,11 +1,13 @@
 """Trained artifacts on disk: weights in safetensors, a JSON sidecar, resumable training state.
 
-An artifact is identified by a *key*, a hash of the configuration that made it and of the keys of the artifacts
-it was made from, so a changed setting retrains only what depends on it. Its directory
+An artifact is identified by a *key*, a hash of the configuration that made it, of the keys of the artifacts it
+was made from and of the *recipe*, the version of the training code that made it (bumped when that code changes
+what it trains), so a changed setting or recipe retrains only what depends on it. Its directory
 ``<cache>/<kind>-<key>/`` holds
 
 * ``weights.safetensors``: the model's tensors (never a pickle);
-* ``meta.json``: kind, key, configuration, parent keys, metrics, library versions, creation time;
+* ``meta.json``: kind, key, the configuration, parent keys and recipe of the key, metrics, library versions,
+  creation time;
 * ``card.md``: a human-readable model card (parameters, FLOPs, accuracy), and ``curves.png`` for training curves;
 * while training: ``checkpoint.safetensors`` + ``checkpoint.json`` (model and optimiser tensors, epoch, history),
   so an interrupted training run resumes at the last finished epoch. They are removed once the artifact is done.
@@ -19,7 +21,7 @@ import hashlib
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,31 @@ def cache_root() -> Path:
     return Path(os.environ.get("SEMSIM_CACHE_DIR") or DEFAULT_CACHE)
 
 
-def artifact_key(kind: str, config: Any, parents: dict[str, str] | None = None) -> str:
-    """16-hex-digit key of an artifact of ``kind`` made with ``config`` from artifacts ``parents`` (name -> key)."""
-    material = json.dumps({"kind": kind, "config": config, "parents": parents or {}}, sort_keys=True, default=str)
+def artifact_key(kind: str, config: Any, parents: dict[str, str] | None = None, recipe: int = 1) -> str:
+    """16-hex-digit key of an artifact of ``kind`` made with ``config`` from artifacts ``parents`` (name -> key) by
+    version ``recipe`` of the training code that makes it (each stage bumps its recipe when its code changes what it
+    trains, so that old weights are not reused under the same key)."""
+    material = json.dumps({"kind": kind, "config": config, "parents": parents or {}, "recipe": recipe},
+                          sort_keys=True, default=str)
     return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def file_fingerprint(*paths: str | Path) -> str:
+    """16 hex digits of the SHA-256 of the files' contents, in order: what a link whose results depend on weight
+    files returns from ``fingerprint()`` (:meth:`simulator.link.Link.fingerprint`)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def artifacts_fingerprint(*artifacts: Artifact) -> str:
+    """Fingerprint of trained artifacts: their kinds, keys and the contents of their weights (or, for an artifact
+    without weights such as a search result, of its metrics). Changes when any of them is retrained."""
+    return hashlib.sha256("|".join(f"{a.kind}:{a.key}:{a.fingerprint()}" for a in artifacts).encode()).hexdigest()[:16]
 
 
 def _versions() -> dict[str, str]:
@@ -56,11 +79,15 @@ def _versions() -> dict[str, str]:
 
 @dataclass
 class Artifact:
-    """One artifact directory."""
+    """One artifact directory, with the configuration, parents and recipe its key was made from (written to its
+    ``meta.json`` when it is saved)."""
 
     kind: str
     key: str
     directory: Path
+    config: Any = None
+    parents: dict[str, str] = field(default_factory=dict)
+    recipe: int = 1
 
     @property
     def weights_path(self) -> Path:
@@ -76,6 +103,13 @@ class Artifact:
             return False
         return self.weights_path.is_file() or not self.meta().get("has_weights", True)
 
+    def fingerprint(self) -> str:
+        """16 hex digits of the weights file's contents (of ``meta.json``'s metrics without weights)."""
+        if self.weights_path.is_file():
+            return file_fingerprint(self.weights_path)
+        metrics = json.dumps(self.meta().get("metrics", {}), sort_keys=True, default=str)
+        return hashlib.sha256(metrics.encode()).hexdigest()[:16]
+
     def meta(self) -> dict[str, Any]:
         try:
             return json.loads(self.meta_path.read_text(encoding="utf-8"))
@@ -84,18 +118,18 @@ class Artifact:
                             "delete the directory to retrain") from None
 
     # --- finished artifacts -----------------------------------------------------------------------------------
-    def save(self, module: torch.nn.Module | None, config: Any, parents: dict[str, str], metrics: dict[str, Any],
-             card: str | None = None) -> None:
+    def save(self, module: torch.nn.Module | None, metrics: dict[str, Any], card: str | None = None) -> None:
         """Write weights (none for ``module=None``, e.g. a search result), then the sidecar (which marks the
-        artifact complete), then drop the training state."""
+        artifact complete: the key's configuration, parents and recipe, the metrics), then drop the training
+        state."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if module is not None:
             with atomic_path(self.weights_path) as tmp:
                 save_file(_contiguous(module.state_dict()), str(tmp))
         if card is not None:
             write_text(self.directory / "card.md", card)
-        meta = {"kind": self.kind, "key": self.key, "has_weights": module is not None, "config": config,
-                "parents": parents, "metrics": metrics,
+        meta = {"kind": self.kind, "key": self.key, "has_weights": module is not None, "config": self.config,
+                "parents": self.parents, "recipe": self.recipe, "metrics": metrics,
                 "versions": _versions(), "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_text(self.meta_path, json.dumps(meta, indent=2, default=str))
         for name in ("checkpoint.safetensors", "checkpoint.json"):
@@ -151,10 +185,11 @@ class Artifact:
         return int(info["epoch"]), list(info["history"])
 
 
-def artifact(kind: str, config: Any, parents: dict[str, str] | None = None, root: Path | None = None) -> Artifact:
-    """The artifact of ``kind`` for ``config`` and ``parents`` (present or not)."""
-    key = artifact_key(kind, config, parents)
-    return Artifact(kind, key, (root or cache_root()) / f"{kind}-{key}")
+def artifact(kind: str, config: Any, parents: dict[str, str] | None = None, root: Path | None = None,
+             recipe: int = 1) -> Artifact:
+    """The artifact of ``kind`` for ``config``, ``parents`` and ``recipe`` (present or not)."""
+    key = artifact_key(kind, config, parents, recipe)
+    return Artifact(kind, key, (root or cache_root()) / f"{kind}-{key}", config, dict(parents or {}), recipe)
 
 
 def load_weights(module: torch.nn.Module, path: Path, device: str = "cpu") -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from simulator.channels.base import Channel
+    from simulator.link import Link
     from simulator.montecarlo import Point, PointResult
     from simulator.scenario import LinkSpec, Scenario
 
@@ -38,8 +40,14 @@ class Executor(ABC):
         on_point_done: Callable[[PointResult], None],
         on_progress: Callable[[int], None],
         on_link_ready: Callable[[str, dict], None] = lambda label, facts: None,
+        links: dict[str, Link] | None = None,
+        channels: dict[str, Channel] | None = None,
     ) -> None:
-        """Evaluate every point of every job; ``on_link_ready(label, link.describe())`` once a link is built."""
+        """Evaluate every point of every job; ``on_link_ready(label, link.describe())`` once a link is built.
+
+        ``links`` and ``channels`` (by label) are components the caller already built; the executor builds
+        the others itself.
+        """
 
 
 class LocalExecutor(Executor):
@@ -47,16 +55,20 @@ class LocalExecutor(Executor):
 
     description = "in this process"
 
-    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None) -> None:
+    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
+            channels=None) -> None:
         from simulator.assemble import build_channel, build_data, build_link
         from simulator.montecarlo import run_points
 
-        data = build_data(scenario)
+        links = links or {}
+        data = build_data(scenario) if any(job.link.label not in links for job in jobs) else None
         channel_specs = {spec.label: spec for spec in scenario.channels}
-        channels = {}
+        channels = dict(channels or {})
         for job in jobs:
-            link = build_link(job.link, scenario, data)
-            on_link_ready(job.link.label, link.describe())
+            link = links.get(job.link.label)
+            if link is None:
+                link = build_link(job.link, scenario, data)
+                on_link_ready(job.link.label, link.describe())
             for p in job.points:
                 if p.channel not in channels:
                     channels[p.channel] = build_channel(channel_specs[p.channel], scenario.device)

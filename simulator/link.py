@@ -128,6 +128,17 @@ class Link(ABC):
         """For each metric in :attr:`metrics`: per-example counts (:class:`~simulator.metrics.Tally`) for a
         proportion, per-example values (:class:`~simulator.metrics.Mean`) for a mean metric."""
 
+    def fingerprint(self) -> str | None:
+        """What determines this link's results beyond its parameters, or ``None`` (the default).
+
+        A link whose numbers depend on files (trained weights) or code that its parameters do not name returns
+        a string that changes when they change, e.g. ``simulator.artifacts.file_fingerprint(weights_path)``.
+        It enters the identity of each of the link's results (``point_id``), so a sweep recomputes the points of
+        a link whose weights changed instead of reusing its old rows. The built-in learned links return the
+        fingerprint of their trained artifacts.
+        """
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Facts for the link table (channel uses, rates, parameter counts); override to add more.
 

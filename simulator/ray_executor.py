@@ -47,7 +47,8 @@ class RayExecutor(Executor):
 
     description = "tasks on a Ray cluster (executor: {type: ray, address: ...})"
 
-    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None) -> None:
+    def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
+            channels=None) -> None:
         ray = import_ray()
         from simulator.artifacts import cache_root
         from simulator.assemble import build_data, build_link
@@ -55,11 +56,13 @@ class RayExecutor(Executor):
         spec = scenario.executor
         cache = str(cache_root().resolve())
         # Build (and so train and cache) every link here, once, before any worker needs it.
-        data = build_data(scenario)
+        links = links or {}
+        data = build_data(scenario) if any(job.link.label not in links for job in jobs) else None
         for job in jobs:
-            link = build_link(job.link, scenario, data)
-            on_link_ready(job.link.label, link.describe())
-            del link
+            if job.link.label not in links:
+                link = build_link(job.link, scenario, data)
+                on_link_ready(job.link.label, link.describe())
+                del link
 
         started_here = connect(ray, spec.address, spec.local_cpus, cache)
         refs: dict[Any, tuple[str, list]] = {}

@@ -329,14 +329,23 @@ class Scenario(_Strict):
         }
         return _hash(material)
 
-    def point_id(self, link: LinkSpec, channel: ChannelSpec, snr_db: float) -> str:
-        """Identity of one sweep point's result: a resumed or extended sweep reuses rows with the same id."""
+    def point_id(self, link: LinkSpec, channel: ChannelSpec, snr_db: float, link_fingerprint: str | None = None,
+                 channel_fingerprint: str | None = None) -> str:
+        """Identity of one sweep point's result: a resumed or extended sweep reuses rows with the same id.
+
+        The fingerprints (``Link.fingerprint()``, ``Channel.fingerprint()``: e.g. hashes of trained weights) enter
+        it when they are not ``None``, so a link whose weights changed gets new ids and is recomputed.
+        """
         material = {
             **self._results_material(),
             "link": (link.label, link.canonical(), self.link_metrics(link)),
             "channel": (channel.label, channel.canonical()),
             "snr_db": round(float(snr_db), 9),
         }
+        if link_fingerprint is not None:
+            material["link_fingerprint"] = link_fingerprint
+        if channel_fingerprint is not None:
+            material["channel_fingerprint"] = channel_fingerprint
         return _hash(material)
 
 

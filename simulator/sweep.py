@@ -34,8 +34,10 @@ import pandas as pd
 
 import simulator
 from simulator.atomic import write_text
+from simulator.channels.base import Channel
 from simulator.errors import UserError, one_line
 from simulator.executors import EXECUTORS, LinkJob
+from simulator.link import Link
 from simulator.montecarlo import Point, PointResult
 from simulator.outcomes import save_outcomes, supersede_outcomes
 from simulator.progress import SweepProgress
@@ -55,14 +57,29 @@ class SweepOutcome:
     seconds: float
 
 
-def plan_points(scenario: Scenario) -> list[tuple[str, Point]]:
-    """Every (link label, point) of the scenario, in file order: links, then channels, then SNR."""
+def plan_points(scenario: Scenario, fingerprints: dict[str, str | None] | None = None) -> list[tuple[str, Point]]:
+    """Every (link label, point) of the scenario, in file order: links, then channels, then SNR.
+
+    ``fingerprints`` maps link and channel labels to their ``fingerprint()`` (see :meth:`Scenario.point_id`).
+    """
+    fingerprints = fingerprints or {}
     return [
-        (link.label, Point(channel.label, snr, scenario.point_id(link, channel, snr)))
+        (link.label, Point(channel.label, snr, scenario.point_id(
+            link, channel, snr, fingerprints.get(("link", link.label)), fingerprints.get(("channel", channel.label)))))
         for link in scenario.links
         for channel in scenario.channels
         for snr in scenario.snr_points()
     ]
+
+
+def build_components(scenario: Scenario) -> tuple[dict[str, Link], dict[str, Channel]]:
+    """Every link (trained or loaded from the cache) and channel of the scenario, by label."""
+    from simulator.assemble import build_channel, build_data, build_link
+
+    data = build_data(scenario)
+    links = {spec.label: build_link(spec, scenario, data) for spec in scenario.links}
+    channels = {spec.label: build_channel(spec, scenario.device) for spec in scenario.channels}
+    return links, channels
 
 
 def run_scenario(
@@ -78,7 +95,11 @@ def run_scenario(
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
     results_path = out / "results.csv"
-    plan = plan_points(scenario)
+    # Links are built first: their fingerprints (trained weights) are part of every point's identity.
+    links, channels = build_components(scenario)
+    fingerprints = {**{("link", label): link.fingerprint() for label, link in links.items()},
+                    **{("channel", label): channel.fingerprint() for label, channel in channels.items()}}
+    plan = plan_points(scenario, fingerprints)
     order = {point.point_id: i for i, (_, point) in enumerate(plan)}
 
     previous = load_results(results_path) if results_path.exists() else empty_table()
@@ -120,6 +141,9 @@ def run_scenario(
     def on_link_ready(label: str, link_facts: dict) -> None:
         facts[label] = {"type": types[label], **link_facts}
 
+    for label, link in links.items():
+        on_link_ready(label, link.describe())
+
     jobs = [
         LinkJob(spec, [point for label, point in pending if label == spec.label])
         for spec in scenario.links
@@ -128,7 +152,8 @@ def run_scenario(
     try:
         try:
             if jobs:
-                EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, on_link_ready)
+                EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, links=links,
+                                               channels=channels)
         finally:
             bar.close()
 

@@ -253,3 +253,40 @@ class RefusingChannel(AWGNChannel):
 
     def __init__(self, params=None, device="cpu"):
         raise UserError("needs a GPU")
+
+
+class WeightFileLink(Link):
+    """A plug-in whose receiver reads its one "weight" (a decision threshold) from a file named in its parameters:
+    BPSK bits decided by ``real(y) > threshold``. It fingerprints the file, so new weights mean new results."""
+
+    description = "test link: BPSK with a decision threshold read from a weight file"
+    metrics = ("ber",)
+
+    class Params(Params):
+        weights: str = Field(min_length=1)
+
+    def __init__(self, params=None, context=None):
+        super().__init__(params, context)
+        with open(self.params.weights, encoding="utf-8") as handle:
+            self.threshold = float(handle.read())
+
+    def fingerprint(self):
+        from simulator.artifacts import file_fingerprint
+
+        return file_fingerprint(self.params.weights)
+
+    @property
+    def channel_uses(self) -> int:
+        return 64
+
+    def sample(self, batch_index, batch_size, generator):
+        return {"bits": torch.randint(0, 2, (batch_size, 64), generator=generator)}
+
+    def modulate(self, encoded, snr_db):
+        return (1.0 - 2.0 * encoded["bits"].float()).to(torch.complex64)
+
+    def receive(self, received, snr_db):
+        return {"bits": (received.symbols.real < self.threshold).long()}
+
+    def score(self, batch, estimate):
+        return {"ber": Tally((estimate["bits"] != batch["bits"]).sum(dim=1), 64)}

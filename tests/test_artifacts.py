@@ -29,7 +29,7 @@ def test_save_and_load_round_trip_with_sidecar(tmp_path):
     art = artifact("demo", {"x": 1}, root=tmp_path)
     assert not art.exists()
     net = small_net(0)
-    art.save(net, {"x": 1}, {}, {"accuracy": 0.5}, card="# card\n")
+    art.save(net, {"accuracy": 0.5}, card="# card\n")
     assert art.exists()
     meta = json.loads(art.meta_path.read_text())
     assert meta["key"] == art.key and meta["metrics"] == {"accuracy": 0.5} and "torch" in meta["versions"]
@@ -42,7 +42,7 @@ def test_save_and_load_round_trip_with_sidecar(tmp_path):
 
 def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
     art = artifact("demo", {}, root=tmp_path)
-    art.save(small_net(), {}, {}, {})
+    art.save(small_net(), {})
     with pytest.raises(UserError, match="does not fit the model .*missing"):
         art.load_into(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2), nn.Linear(2, 2)))
     with pytest.raises(UserError, match="wrong shape"):

@@ -48,6 +48,9 @@ from simulator.datasource import DataSource, Split
 from simulator.link import TensorDict
 from simulator.seeding import derive_seed, seeded
 
+#: version of the deep JSCC training code, part of the artifact key (bump it when the code changes what it trains)
+RECIPE = 1
+
 
 class JSCCTrainingParams(Params):
     """Settings every deep JSCC model shares: its budget, its size, and how it is trained through the channel."""
@@ -226,6 +229,7 @@ class DeepJSCCModels:
     teacher: nn.Module | None
     artifact: Artifact
     metrics: dict[str, Any]
+    teacher_artifact: Artifact | None = None
 
 
 def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str = "cpu") -> DeepJSCCModels:
@@ -241,7 +245,7 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
     with initialised(seed, "deepjscc"):
         codec = build_codec(p, channels, size, data.num_classes, teacher).to(device)
     art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config},
-                   parents)
+                   parents, recipe=RECIPE)
     if not art.exists():
         if inputs is None:
             codec["encoder"].normalize.fit(train.images)
@@ -249,7 +253,7 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
         _train(codec, p, inputs, train, val, art, parents, device)
     art.load_into(codec, device).eval()
     codec.requires_grad_(False)
-    return DeepJSCCModels(codec, teacher, art, art.meta()["metrics"])
+    return DeepJSCCModels(codec, teacher, art, art.meta()["metrics"], stage.artifact if teacher is not None else None)
 
 
 def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tensor], train: Split, val: Split,
@@ -275,7 +279,7 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
         "history": history,
     }
     plot_curves(history, art.directory / "curves.png", title)
-    art.save(codec, {"deepjscc": p.model_dump(mode="json")}, parents, metrics, model_card(title, metrics))
+    art.save(codec, metrics, model_card(title, metrics))
 
 
 def train_through_channel(codec: nn.ModuleDict, p: JSCCTrainingParams, x: torch.Tensor,
@@ -352,6 +356,10 @@ class DeepJSCCLink(ImageLink):
         self.models = prepare(self.params, self.data, self.context.data_config(), self.device)
         self._complexity: dict[str, int] | None = None
         self.snr_adaptive = self.params.snr_adaptive  # ADJSCC: the last encoder layer sees the SNR
+
+    def trained_artifacts(self) -> tuple[Artifact, ...]:
+        teacher = self.models.teacher_artifact
+        return (self.models.artifact,) if teacher is None else (self.models.artifact, teacher)
 
     @property
     def channel_uses(self) -> int:

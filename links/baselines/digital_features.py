@@ -147,6 +147,9 @@ class DigitalFeaturesLink(ImageLink):
                 best = ((accuracy, -mse), pca, quantiser)
         return best[1], best[2], candidates
 
+    def trained_artifacts(self):
+        return self.features.artifacts  # teacher, search, student
+
     @property
     def channel_uses(self) -> int:
         return self.params.symbols

@@ -22,6 +22,7 @@ from torch import nn
 from links.complexity import count_macs, count_parameters
 from links.rkdsc.pipeline import PipelineParams, SearchParams, Stage1Params, prepare_student, prepare_teacher
 from links.rkdsc.teacher import TeacherParams
+from simulator.artifacts import Artifact
 from simulator.config_model import Params
 from simulator.datasource import DataSource
 
@@ -55,6 +56,7 @@ class StudentFeatures:
         embeddings: ``{"train": [N, D], "val": [M, D]}`` student embeddings on the device.
         labels: ``{"train": [N], "val": [M]}`` int64 on the device.
         report: stage metrics (``teacher``, ``search``, ``student``) from the artifacts' sidecars.
+        artifacts: the teacher, search and student artifacts the features come from.
     """
 
     student: nn.Module
@@ -63,6 +65,7 @@ class StudentFeatures:
     embeddings: dict[str, torch.Tensor]
     labels: dict[str, torch.Tensor]
     report: dict[str, Any]
+    artifacts: tuple[Artifact, ...] = ()
 
     @property
     def embed_dim(self) -> int:
@@ -91,7 +94,8 @@ def prepare_features(params: StudentParams, data: DataSource, data_config: dict,
     embeddings = {name: embed(student.student, data.split(name).images.to(device)) for name in ("train", "val")}
     labels = {name: data.split(name).labels.to(device) for name in ("train", "val")}
     return StudentFeatures(student.student, student.head, tuple(train.images.shape[1:]), embeddings, labels,
-                           {**teacher.report, **student.report})
+                           {**teacher.report, **student.report},
+                           (teacher.artifact, *student.artifacts.values()))
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ from pydantic import Field
 from torch import nn
 
 from links.baselines.deepjscc import (
+    RECIPE,
     ConvEncoder,
     Decoder,
     JSCCTrainingParams,
@@ -86,13 +87,14 @@ class DeepJSCCReconstructionLink(ImageLink):
         with initialised(p.train_seed, "deepjscc-recon"):
             self.codec = build_codec(p, channels, size).to(device)
         art = artifact("jsccrecon", {"deepjscc-recon": p.model_dump(mode="json", exclude={"teacher"}),
-                                          "data": config})
+                                     "data": config}, recipe=RECIPE)
         if not art.exists():
             self.codec["encoder"].normalize.fit(train.images)
             self._train(art, train.images.to(device), val.images.to(device))
         art.load_into(self.codec, device).eval()
         self.codec.requires_grad_(False)
         self.report = art.meta()["metrics"]
+        self.artifacts = (art, self.teacher.artifact)
 
     def _train(self, art, train_images: torch.Tensor, val_images: torch.Tensor) -> None:
         p = self.params
@@ -113,8 +115,10 @@ class DeepJSCCReconstructionLink(ImageLink):
             "history": history,
         }
         plot_curves(history, art.directory / "curves.png", title)
-        art.save(self.codec, {"deepjscc-recon": p.model_dump(mode="json", exclude={"teacher"})}, {}, metrics,
-                 model_card(title, metrics))
+        art.save(self.codec, metrics, model_card(title, metrics))
+
+    def trained_artifacts(self):
+        return self.artifacts  # the codec and the classifier
 
     @property
     def channel_uses(self) -> int:

@@ -45,6 +45,9 @@ class KDAnalogLink(ImageLink):
         #: mean Euclidean norm of the sent real vector over the training split (the receiver's scale)
         self.mean_norm = float(self.to_reals(train).norm(dim=1).mean())
 
+    def trained_artifacts(self):
+        return self.features.artifacts  # teacher, search, student
+
     @property
     def channel_uses(self) -> int:
         return self.params.symbols

@@ -121,8 +121,12 @@ class SeparateLink(ImageLink):
         self._mean_image = self.data.split("train").images.mean(dim=0).to(self.device)
 
         stage = prepare_teacher(p.teacher, self.data, self.context.data_config(), p.train_seed, self.device)
+        self.classifier_artifact = stage.artifact
         self.classifier = stage.teacher
         self._teacher_report = stage.report["teacher"]
+
+    def trained_artifacts(self):
+        return (self.classifier_artifact,)  # the clean-image classifier
 
     @property
     def channel_uses(self) -> int:

@@ -10,6 +10,7 @@ from pydantic import Field
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.rkdsc.pipeline import PipelineParams, prepare
+from simulator.artifacts import Artifact
 from simulator.channels.base import ChannelOutput
 from simulator.errors import UserError
 from simulator.link import TensorDict
@@ -41,6 +42,10 @@ class RKDSCLink(ImageLink):
         self.models = prepare(training, self.data, self.context.data_config(), self.device)
         # an encoder without SNR input (the ablation `cat: {encoder_snr: false}`) runs once per batch
         self.snr_adaptive = self.params.cat.encoder_snr
+
+    def trained_artifacts(self) -> tuple[Artifact, ...]:
+        """Teacher, search, student and stage 2."""
+        return tuple(self.models.artifacts.values())
 
     @property
     def channel_uses(self) -> int:

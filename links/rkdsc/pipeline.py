@@ -42,6 +42,10 @@ from simulator.datasource import DataSource
 from simulator.scenario import ChannelSpec
 from simulator.seeding import derive_seed, seeded
 
+#: version of each stage's training code, part of its artifact key: bump a stage's number when a change to its code
+#: changes what it trains, so that weights trained by the old code are not reused under the same key
+RECIPES = {"teacher": 1, "search": 1, "student": 1, "stage2": 1}
+
 
 class SearchParams(Params):
     """KDL-DARTS (see :mod:`links.rkdsc.darts`)."""
@@ -184,7 +188,7 @@ def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, 
         teacher = build_teacher(params, channels, size, data.num_classes).to(device)
     teacher_art = artifact("teacher", {"teacher": params.model_dump(mode="json", exclude={"offline"}),
                                        "data": data_config,
-                                       "seed": seed})
+                                       "seed": seed}, recipe=RECIPES["teacher"])
     if not teacher_art.exists():
         _train_teacher(teacher, params, train, val, test, teacher_art, seed, device)
     teacher_art.load_into(teacher.trained_part(), device)
@@ -203,7 +207,7 @@ def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSou
     channels, size = train.images.shape[1], train.images.shape[-1]
     seed, targets, model = params.train_seed, teacher.targets, teacher.teacher
     search_art = artifact("search", {"search": params.search.model_dump(mode="json"), "seed": seed},
-                          {"teacher": teacher.artifact.key})
+                          {"teacher": teacher.artifact.key}, recipe=RECIPES["search"])
     if not search_art.exists():
         _search(params.search, train, val, targets, model.embed_dim, search_art, seed, device)
     genotype = darts.Genotype.from_dict(search_art.meta()["metrics"]["genotype"])
@@ -214,7 +218,7 @@ def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSou
                                  "head": copy.deepcopy(model.head) if params.stage1.mode == "distill"
                                  else nn.Linear(model.embed_dim, data.num_classes)}).to(device)
     student_art = artifact("student", {"stage1": params.stage1.model_dump(mode="json"), "seed": seed},
-                           {"teacher": teacher.artifact.key, "search": search_art.key})
+                           {"teacher": teacher.artifact.key, "search": search_art.key}, recipe=RECIPES["student"])
     if not student_art.exists():
         _stage1(student, model, params.stage1, train, test, targets, student_art, seed, device, size)
     student_art.load_into(student, device).eval()
@@ -235,7 +239,7 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
         codec = _codec(params.cat, teacher.embed_dim, student_stage, device)
     stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
                                      "cat": params.cat.model_dump(mode="json"), "seed": seed},
-                          {"student": student_stage.artifacts["student"].key})
+                          {"student": student_stage.artifacts["student"].key}, recipe=RECIPES["stage2"])
     if not stage2_art.exists():
         target = (teacher_stage.targets["train"]["embedding"] if params.stage1.mode == "distill"
                   else _embed(student, data.split("train").images.to(device)))
@@ -297,7 +301,7 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
                "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
                "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
     plot_curves(history, art.directory / "curves.png", "teacher")
-    art.save(trained, {"teacher": p.model_dump(mode="json")}, {}, metrics, model_card(f"Teacher ({p.type})", metrics))
+    art.save(trained, metrics, model_card(f"Teacher ({p.type})", metrics))
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
@@ -313,7 +317,7 @@ def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact,
                "history": result.history}
     if result.history:
         plot_curves(result.history, art.directory / "curves.png", "KDL-DARTS search")
-    art.save(None, {"search": p.model_dump(mode="json")}, {}, metrics)
+    art.save(None, metrics)
 
 
 def _student(genotype, teacher: nn.Module, channels: int, device: str) -> nn.Module:
@@ -378,7 +382,7 @@ def _stage1(student: nn.ModuleDict, teacher, p: Stage1Params, train, test, targe
         "history": history,
     }
     plot_curves(history, art.directory / "curves.png", f"stage 1: {p.mode}")
-    art.save(student, {"stage1": p.model_dump(mode="json")}, {}, metrics, model_card("Student", metrics))
+    art.save(student, metrics, model_card("Student", metrics))
 
 
 @torch.no_grad()
@@ -457,7 +461,7 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, t_emb: tor
         "history": history,
     }
     plot_curves(history, art.directory / "curves.png", "stage 2: robust codec")
-    art.save(codec, {"stage2": p.model_dump(mode="json")}, {}, metrics, model_card("Stage-2 codec", metrics))
+    art.save(codec, metrics, model_card("Stage-2 codec", metrics))
 
 
 @torch.no_grad()

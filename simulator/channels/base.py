@@ -75,5 +75,11 @@ class Channel(ABC):
         """Fraction of the resource elements used for ``n`` data symbols that carry pilots (0 for flat channels)."""
         return 0.0
 
+    def fingerprint(self) -> str | None:
+        """What determines this channel's output beyond its parameters (e.g. a hash of a measured channel file it
+        replays), or ``None``. It enters the identity of every result on this channel, so changing it recomputes
+        them instead of reusing stale rows."""
+        return None
+
 
 CHANNELS = Registry("channel", entry_point_group="semsim.channels", base=Channel)

@@ -1,0 +1,82 @@
+"""A result's identity sees what determines it: plug-in weight files, retrained artifacts, recipe versions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import scenario_dict
+from safetensors.torch import load_file, save_file
+from test_rkdsc import TINY
+
+import links.rkdsc.pipeline as pipeline
+from simulator.artifacts import artifact_key
+from simulator.scenario import parse_scenario
+from simulator.sweep import plan_points
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSIM_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_new_weights_in_the_same_file_are_recomputed_not_reused(run_dict, tmp_path):
+    weights = tmp_path / "threshold.txt"
+    weights.write_text("0.0")
+    data = scenario_dict(links=[{"name": "plug", "type": "plugins:WeightFileLink", "weights": str(weights)}],
+                         snr_db=[4.0, 8.0], monte_carlo={"batch_size": 100, "max_samples": 200, "target_errors": 0})
+    first = run_dict(data, tmp_path / "out")
+    assert (first.computed, first.reused) == (2, 0)
+    assert (first.table.value < 0.05).all()
+    again = run_dict(data, tmp_path / "out")  # same weights: nothing to do
+    assert (again.computed, again.reused) == (0, 2)
+    weights.write_text("3.0")  # "retrained" into the same path: every bit of 1 is now decided as 0
+    retrained = run_dict(data, tmp_path / "out")
+    assert (retrained.computed, retrained.reused) == (2, 0)
+    assert (retrained.table.value > 0.4).all()
+    assert (tmp_path / "out" / "superseded.csv").is_file()  # the old rows are kept aside, not mixed in
+
+
+def test_links_without_fingerprints_keep_their_point_ids():
+    scenario = parse_scenario(scenario_dict(snr_db=[0.0]))
+    label = scenario.links[0].label
+    assert plan_points(scenario) == plan_points(scenario, {("link", label): None})
+    assert plan_points(scenario) != plan_points(scenario, {("link", label): "abc"})
+
+
+def _rkdsc(output):
+    return scenario_dict(data={"type": "digits"}, links=[{"name": "rkdsc", "type": "rkdsc", "symbols": 4, **TINY}],
+                         channels=[{"type": "awgn"}], snr_db=[10.0], metrics=["accuracy"],
+                         monte_carlo={"batch_size": 120, "max_samples": 120, "target_errors": 0}, output=str(output))
+
+
+def test_a_retrained_artifact_under_the_same_key_recomputes_its_points(cache, run_dict, tmp_path):
+    out = tmp_path / "out"
+    assert run_dict(_rkdsc(out), out).computed == 1
+    weights = next(cache.glob("stage2-*")) / "weights.safetensors"
+    tensors = load_file(str(weights))
+    name = next(k for k in tensors if k.startswith("head."))
+    tensors[name] = tensors[name] + 1.0  # different weights, same key: what retraining with other numerics does
+    save_file(tensors, str(weights))
+    outcome = run_dict(_rkdsc(out), out)
+    assert (outcome.computed, outcome.reused) == (1, 0)
+
+
+def test_artifacts_record_their_key_material_and_a_recipe_bump_retrains_only_that_stage(cache, run_dict, tmp_path,
+                                                                                         monkeypatch):
+    run_dict(_rkdsc(tmp_path / "a"), tmp_path / "a")
+    for meta_path in cache.glob("*/meta.json"):
+        meta = json.loads(meta_path.read_text())
+        kind = meta["kind"]
+        assert meta["recipe"] == pipeline.RECIPES[kind]
+        assert meta["key"] == artifact_key(kind, meta["config"], meta["parents"], meta["recipe"])
+        assert bool(meta["parents"]) == (kind != "teacher")  # every stage but the teacher names what it builds on
+    before = {p.name for p in cache.iterdir()}
+    monkeypatch.setitem(pipeline.RECIPES, "stage2", pipeline.RECIPES["stage2"] + 1)
+    for stage in ("_train_teacher", "_search", "_stage1"):
+        monkeypatch.setattr(pipeline, stage, lambda *a, **k: pytest.fail("an unchanged stage was retrained"))
+    outcome = run_dict(_rkdsc(tmp_path / "a"), tmp_path / "a")
+    new = {p.name for p in cache.iterdir()} - before
+    assert len(new) == 1 and next(iter(new)).startswith("stage2-")
+    assert (outcome.computed, outcome.reused) == (1, 0)  # new weights: the point is recomputed
