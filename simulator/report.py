@@ -314,7 +314,8 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
             curve = curve.sort_values("channel_uses")
             label = f"{family}, {snr:g} dB"
             f, k = families.index(family), snrs.index(snr)  # colour and marker per family, line style per SNR
-            (line,) = ax.plot(curve.channel_uses, curve.value, color=f"C{f % 10}", marker=MARKERS[f % len(MARKERS)],
+            (line,) = ax.plot(curve.channel_uses, curve.value, color=palette(len(families))[f],
+                              marker=MARKERS[f % len(MARKERS)],
                               linestyle=LINESTYLES[k % len(LINESTYLES)], label=label)
             ax.fill_between(curve.channel_uses, curve.ci_low, curve.ci_high, alpha=0.15, color=line.get_color())
             handles.setdefault(label, line)
@@ -326,6 +327,14 @@ def plot_channel_use_sweep(rows: pd.DataFrame, metric: str, path: Path) -> bool:
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def palette(count: int) -> list:
+    """``count`` colours: matplotlib's 10 default colours, or 20 distinct ones (tab20) for 11-20 curves, beyond
+    which they repeat (markers and line styles still tell the curves apart)."""
+    cmap = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    size = 10 if count <= 10 else 20
+    return [cmap(i % size) for i in range(count)]
 LINESTYLES = ("-", "--", "-.", ":")
 #: figure layout in inches: fixed (no ``tight_layout``, which took half of a report's time)
 PANEL_WIDTH, LEGEND_WIDTH, HEIGHT = 4.2, 2.3, 3.8
@@ -370,7 +379,8 @@ def plot_metric(rows: pd.DataFrame, metric: str, path: Path) -> None:
     log_y = metric_type(metric).log_scale
     fig, axes = _panels(len(channels))
     labels: dict[str, object] = {}
-    colors = {link: f"C{i % 10}" for i, link in enumerate(dict.fromkeys(rows.link))}  # one colour per link
+    links = list(dict.fromkeys(rows.link))
+    colors = dict(zip(links, palette(len(links)), strict=True))  # one colour per link
     for ax, channel in zip(axes[0], channels, strict=True):
         for link, curve in rows[rows.channel == channel].groupby("link", sort=False):
             curve = curve.sort_values("snr_db")

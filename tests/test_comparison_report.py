@@ -64,3 +64,11 @@ def test_channel_use_plot_only_for_families_swept_over_budgets(tmp_path):
     assert tmp_path / "accuracy_vs_channel_uses.png" in written
     assert (tmp_path / "accuracy_vs_channel_uses.png").stat().st_size > 0
     assert (tmp_path / "paper_table.md").read_text().count("| rkdsc-") == 2
+
+
+def test_curve_colours_do_not_repeat_below_twenty_links():
+    from simulator.report import palette
+
+    for count in (1, 10, 11, 20):
+        assert len(set(palette(count))) == count
+    assert len(palette(25)) == 25
