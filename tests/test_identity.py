@@ -80,3 +80,30 @@ def test_artifacts_record_their_key_material_and_a_recipe_bump_retrains_only_tha
     new = {p.name for p in cache.iterdir()} - before
     assert len(new) == 1 and next(iter(new)).startswith("stage2-")
     assert (outcome.computed, outcome.reused) == (1, 0)  # new weights: the point is recomputed
+
+
+def test_results_of_other_numerics_are_not_mixed_into_one_table(run_dict, tmp_path, capsys):
+    import torch
+
+    from simulator.cli import main
+
+    data = scenario_dict(snr_db=[0.0], monte_carlo={"batch_size": 100, "max_samples": 100, "target_errors": 0})
+    out = tmp_path / "out"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run_dict(data, out)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["numerics"] == {"device_type": "cpu", "threads": 2}
+        before = (out / "results.csv").read_text()
+        torch.set_num_threads(1)
+        path = tmp_path / "s.yaml"
+        path.write_text(json.dumps(data))
+        assert main(["run", str(path), "-o", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "computed on cpu with 2 torch threads; this run would compute on cpu with 1 torch thread" in err
+        assert (out / "results.csv").read_text() == before  # nothing touched
+        torch.set_num_threads(2)
+        assert run_dict(data, out).reused == 1  # the same numerics resume as before
+    finally:
+        torch.set_num_threads(threads)
