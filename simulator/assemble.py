@@ -26,6 +26,14 @@ def build_data(scenario: Scenario) -> DataSource | None:
     return scenario.data.cls(scenario.data.params, seed=scenario.seed)
 
 
+def build_components(scenario: Scenario) -> tuple[dict[str, Link], dict[str, Channel]]:
+    """Every link (trained or loaded from the cache) and channel of the scenario, by label, in file order."""
+    data = build_data(scenario)
+    links = {spec.label: build_link(spec, scenario, data) for spec in scenario.links}
+    channels = {spec.label: build_channel(spec, scenario.device) for spec in scenario.channels}
+    return links, channels
+
+
 def build_link(spec: LinkSpec, scenario: Scenario, data: DataSource | None = None) -> Link:
     """Instantiate one link on the scenario's device; any failure is a :class:`UserError` naming the link."""
     context = LinkContext(device=scenario.device, seed=scenario.seed, data=data)

@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 from simulator import __version__
@@ -125,26 +124,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_components(scenario) -> Iterator[str]:
-    """Build every link (loading or training its artifacts) and channel of ``scenario``, one report line each.
+def _build_components(scenario) -> list[str]:
+    """Build every link (loading or training its artifacts) and channel of ``scenario``; one report line each.
 
     A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.assemble`).
     """
-    from simulator.assemble import build_channel, build_data, build_link
+    from simulator.assemble import build_components
 
-    data = build_data(scenario)
-    uses = []
-    for spec in scenario.links:
-        link = build_link(spec, scenario, data)
-        uses.append(link.channel_uses)
-        yield f"  link {spec.label!r}: built, {link.channel_uses} channel uses per example"
-        del link
-    for spec in scenario.channels:
-        channel = build_channel(spec, scenario.device)
-        overheads = [f"{100 * channel.pilot_overhead(n):.1f} % at {n}" for n in dict.fromkeys(uses)
-                     if channel.pilot_overhead(n) > 0]
-        yield f"  channel {spec.label!r}: built" + (f", pilot overhead {', '.join(overheads)} channel uses"
-                                                     if overheads else "")
+    links, channels = build_components(scenario)
+    uses = list(dict.fromkeys(link.channel_uses for link in links.values()))
+    lines = [f"  link {label!r}: built, {link.channel_uses} channel uses per example" for label, link in links.items()]
+    for label, channel in channels.items():
+        overheads = [f"{100 * channel.pilot_overhead(n):.1f} % at {n}" for n in uses if channel.pilot_overhead(n) > 0]
+        lines.append(f"  channel {label!r}: built" + (f", pilot overhead {', '.join(overheads)} channel uses"
+                                                     if overheads else ""))
+    return lines
 
 
 def _listing() -> str:

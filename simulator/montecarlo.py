@@ -136,16 +136,15 @@ def run_points(
     unused budget of points that stopped early.
     """
     n = link.channel_uses
+    means = {m for m in metrics if METRICS.resolve(m).kind == "mean"}
     results = {
         p: PointResult(
-            link_label, p, {m: [0, 0] for m in metrics}, channel_uses=n, info_bits=link.info_bits,
+            link_label, p, {m: [0, 0] for m in metrics if m not in means}, channel_uses=n, info_bits=link.info_bits,
             pilot_overhead=channels[p.channel].pilot_overhead(n),
-            moments={m: [0, 0.0, 0.0] for m in metrics if METRICS.resolve(m).kind == "mean"},
+            moments={m: [0, 0.0, 0.0] for m in metrics if m in means},
         )
         for p in points
     }
-    for r in results.values():
-        r.tallies = {m: acc for m, acc in r.tallies.items() if m not in r.moments}
     active = list(points)
     stop_metric = metrics[0] if metrics else None
     batch_size = budget.batch_size

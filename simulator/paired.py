@@ -31,7 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, norm
+from scipy.stats import binomtest
+
+from simulator.metrics import proportion_interval
 
 #: columns of ``paired.csv``, one row per link x channel x SNR x metric
 PAIRED_COLUMNS = [
@@ -89,15 +91,7 @@ class PairedDifference:
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval (no continuity correction) for ``successes / n``; ``(nan, nan)`` when ``n`` is 0."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
+    return proportion_interval(successes, n, confidence, "wilson")
 
 
 def newcombe_phi(counts: PairedCounts) -> float:

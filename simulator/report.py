@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -28,7 +27,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
-from simulator.atomic import atomic_path, write_text  # noqa: E402
+from simulator.atomic import atomic_path, read_json, write_text  # noqa: E402
 from simulator.errors import UserError  # noqa: E402
 from simulator.metrics import BUILTIN_ORDER, METRICS, Metric  # noqa: E402
 from simulator.outcomes import load_outcomes  # noqa: E402
@@ -69,27 +68,19 @@ def report_directory(out_dir: str | Path, compare_to: str | None = None) -> list
     paired comparison from ``outcomes/`` against ``compare_to``: by default the reference stored in
     ``manifest.json`` (the scenario's ``compare_to``), else the first link."""
     out_dir = Path(out_dir)
-    facts = _read_json(out_dir / "links.json") or None
+    facts = read_json(out_dir / "links.json") or None
     table = load_results(out_dir / "results.csv")
     links = list(dict.fromkeys(table.link))
     if compare_to is not None:
         where = "--compare-to"
     else:
-        manifest = _read_json(out_dir / "manifest.json")
+        manifest = read_json(out_dir / "manifest.json")
         spec = manifest.get("scenario_spec") if isinstance(manifest.get("scenario_spec"), dict) else {}
         compare_to = manifest.get("compare_to") or spec.get("compare_to")
         where = f"{out_dir / 'manifest.json'}: compare_to"
     if compare_to is not None and links and compare_to not in links:
         raise UserError(f"{where}: unknown link {compare_to!r}; valid: {', '.join(links)}")
     return write_report(table, out_dir, facts, compare_to)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return content if isinstance(content, dict) else {}
 
 
 def write_paired(table: pd.DataFrame, out_dir: str | Path, compare_to: str | None = None) -> list[Path]:

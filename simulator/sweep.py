@@ -33,11 +33,10 @@ from pathlib import Path
 import pandas as pd
 
 import simulator
-from simulator.atomic import write_text
-from simulator.channels.base import Channel
+from simulator.assemble import build_components
+from simulator.atomic import read_json, write_text
 from simulator.errors import UserError, one_line
 from simulator.executors import EXECUTORS, LinkJob
-from simulator.link import Link
 from simulator.montecarlo import Point, PointResult
 from simulator.outcomes import save_outcomes, supersede_outcomes
 from simulator.progress import SweepProgress
@@ -70,16 +69,6 @@ def plan_points(scenario: Scenario, fingerprints: dict[str, str | None] | None =
         for channel in scenario.channels
         for snr in scenario.snr_points()
     ]
-
-
-def build_components(scenario: Scenario) -> tuple[dict[str, Link], dict[str, Channel]]:
-    """Every link (trained or loaded from the cache) and channel of the scenario, by label."""
-    from simulator.assemble import build_channel, build_data, build_link
-
-    data = build_data(scenario)
-    links = {spec.label: build_link(spec, scenario, data) for spec in scenario.links}
-    channels = {spec.label: build_channel(spec, scenario.device) for spec in scenario.channels}
-    return links, channels
 
 
 def run_scenario(
@@ -137,7 +126,7 @@ def run_scenario(
         bar.message(_point_line(result, new))
 
     facts_path = out / "links.json"
-    facts = _read_json(facts_path)
+    facts = read_json(facts_path)
 
     types = {spec.label: spec.type for spec in scenario.links}
 
@@ -205,13 +194,6 @@ def _save_outcomes(out: Path, result: PointResult) -> None:
         raise UserError(f"cannot write the outcomes of a point to {out}: {err.strerror}") from None
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def _write_json(path: Path, content: dict) -> None:
     try:
         write_text(path, json.dumps(content, indent=2))
@@ -270,7 +252,7 @@ def _describe_numerics(numerics: dict) -> str:
 def check_numerics(out: Path, numerics: dict) -> None:
     """Refuse to add points computed with other numerics to an output directory's ``results.csv`` (its rows
     would not be comparable); a directory whose manifest records no numerics (older runs) is not checked."""
-    recorded = _read_json(out / "manifest.json").get("numerics")
+    recorded = read_json(out / "manifest.json").get("numerics")
     if not recorded or recorded == numerics or not (out / "results.csv").is_file():
         return
     raise UserError(f"{out / 'results.csv'} holds results computed on {_describe_numerics(recorded)}; this run "

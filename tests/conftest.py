@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
 
 import pytest
 
+import simulator.sweep
 from simulator.scenario import parse_scenario
 from simulator.sweep import run_scenario
 
@@ -36,3 +38,23 @@ def run_dict(tmp_path: Path):
         return run_scenario(scenario, output or tmp_path / "out", progress=False, **kwargs)
 
     return run
+
+
+@contextlib.contextmanager
+def interrupted_after(points: int):
+    """Inside, a sweep raises ``KeyboardInterrupt`` (as Ctrl-C would) when its ``points + 1``-th point finishes,
+    before that point's rows are written."""
+    real_point_rows = simulator.sweep.point_rows
+    calls = {"n": 0}
+
+    def interrupt(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > points:
+            raise KeyboardInterrupt
+        return real_point_rows(*args, **kwargs)
+
+    simulator.sweep.point_rows = interrupt
+    try:
+        yield
+    finally:
+        simulator.sweep.point_rows = real_point_rows

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import scenario_dict
+from conftest import interrupted_after, scenario_dict
 from scipy.stats import binomtest
 
-import simulator.sweep
 from simulator.cli import main
 from simulator.errors import UserError
 from simulator.outcomes import load_outcomes, outcome_path
@@ -264,21 +263,10 @@ def test_points_that_stop_early_are_paired_over_their_common_prefix(run_dict, tm
     assert "(n=30)" in text and "(n=10)" not in text
 
 
-def test_resume_keeps_outcome_files_and_superseded_points_move_aside(run_dict, tmp_path, monkeypatch):
+def test_resume_keeps_outcome_files_and_superseded_points_move_aside(run_dict, tmp_path):
     out = tmp_path / "out"
-    real_point_rows = simulator.sweep.point_rows
-    calls = {"n": 0}
-
-    def interrupt_after_five(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real_point_rows(*args, **kwargs)
-
-    monkeypatch.setattr(simulator.sweep, "point_rows", interrupt_after_five)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after(5), pytest.raises(KeyboardInterrupt):
         run_dict(PATTERNS, out)
-    monkeypatch.setattr(simulator.sweep, "point_rows", real_point_rows)
     assert len(list((out / "outcomes").glob("*.npz"))) == 5  # one per finished point, written as it finished
     before = {p.name: p.stat().st_mtime_ns for p in (out / "outcomes").glob("*.npz")}
 

@@ -9,9 +9,8 @@ import pandas as pd
 import plugins
 import pytest
 import yaml
-from conftest import scenario_dict
+from conftest import interrupted_after, scenario_dict
 
-import simulator.sweep
 from simulator.cli import main
 from simulator.results import COLUMNS, load_results
 
@@ -84,24 +83,13 @@ def test_different_seed_gives_different_numbers(run_dict, tmp_path):
     assert not numbers(a)["count"].equals(numbers(b)["count"])
 
 
-def test_interrupted_sweep_resumes_to_the_same_results(run_dict, tmp_path, monkeypatch):
+def test_interrupted_sweep_resumes_to_the_same_results(run_dict, tmp_path):
     uninterrupted = run_dict(TWO_LINKS, tmp_path / "full").table
 
-    real_point_rows = simulator.sweep.point_rows
-    calls = {"n": 0}
-
-    def interrupt_after_five(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real_point_rows(*args, **kwargs)
-
-    monkeypatch.setattr(simulator.sweep, "point_rows", interrupt_after_five)
     out = tmp_path / "resumed"
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after(5), pytest.raises(KeyboardInterrupt):
         run_dict(TWO_LINKS, out)
     assert len(load_results(out / "results.csv")) == 5 * 2  # five finished points, saved as they finished
-    monkeypatch.setattr(simulator.sweep, "point_rows", real_point_rows)
 
     outcome = run_dict(TWO_LINKS, out)
     assert (outcome.reused, outcome.computed) == (5, 7)

@@ -135,7 +135,32 @@ def snr_feature(snr_db: torch.Tensor) -> torch.Tensor:
     return (snr_db.float() / 20.0)[:, None]
 
 
-class ConvEncoder(nn.Module):
+class SymbolEncoder(nn.Module):
+    """An encoder ``x -> symbols [B, n]`` complex64 in two parts: ``features(x)``, which ignores the SNR, and
+    ``to_symbols(features, snr_db)``, which sees it only when ``snr_adaptive``. ``transmit_once`` and
+    ``transmit_at`` split it the way a link's ``encode`` (once per batch) and ``modulate`` (per SNR point) do."""
+
+    snr_adaptive: bool = False
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def to_symbols(self, features: torch.Tensor, snr_db: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+        return self.to_symbols(self.features(x), snr_db)
+
+    def transmit_once(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The SNR-independent work: the features of an SNR-adaptive encoder, else the symbols themselves."""
+        return {"features": self.features(x)} if self.snr_adaptive else {"symbols": self(x)}
+
+    def transmit_at(self, encoded: dict[str, torch.Tensor], snr_db: torch.Tensor | None) -> torch.Tensor:
+        """Symbols from :meth:`transmit_once`'s output at per-example ``snr_db``."""
+        return self.to_symbols(encoded["features"], snr_db) if self.snr_adaptive else encoded["symbols"]
+
+
+class ConvEncoder(SymbolEncoder):
     """Images ``[B, C, size, size]`` in [0, 1] -> symbols ``[B, symbols]`` complex64 (see the module docstring).
 
     ``features(images)`` is the SNR-independent trunk ``[B, F]``; ``to_symbols(features, snr_db)`` the last linear
@@ -164,11 +189,8 @@ class ConvEncoder(nn.Module):
             features = torch.cat([features, snr_feature(snr_db)], dim=1)
         return self.power(self.out(features))
 
-    def forward(self, images: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
-        return self.to_symbols(self.features(images), snr_db)
 
-
-class EmbeddingEncoder(nn.Module):
+class EmbeddingEncoder(SymbolEncoder):
     """Teacher embedding ``[B, D]`` -> symbols ``[B, n]`` complex64: an MLP to ``2 n`` reals, power-normalised per
     example. Not SNR-adaptive (``snr_db`` is accepted and ignored)."""
 
@@ -177,7 +199,7 @@ class EmbeddingEncoder(nn.Module):
         self.net = net
         self.power = PowerNormalize()
 
-    def forward(self, embedding: torch.Tensor, snr_db: torch.Tensor | None = None) -> torch.Tensor:
+    def to_symbols(self, embedding: torch.Tensor, snr_db: torch.Tensor | None) -> torch.Tensor:
         return self.power(self.net(embedding))
 
 
@@ -366,17 +388,11 @@ class DeepJSCCLink(ImageLink):
         return self.params.symbols
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        images, encoder = batch["images"], self.models.codec["encoder"]
-        if self.models.teacher is not None:
-            return {"symbols": encoder(self.models.teacher.embed(images))}
-        if self.snr_adaptive:
-            return {"features": encoder.features(images)}  # the SNR-dependent last layer runs in modulate
-        return {"symbols": encoder(images)}
+        images, teacher = batch["images"], self.models.teacher
+        return self.models.codec["encoder"].transmit_once(images if teacher is None else teacher.embed(images))
 
     def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        if self.snr_adaptive:
-            return self.models.codec["encoder"].to_symbols(encoded["features"], snr_db)
-        return encoded["symbols"]
+        return self.models.codec["encoder"].transmit_at(encoded, snr_db)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         codec = self.models.codec

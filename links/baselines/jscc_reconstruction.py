@@ -125,15 +125,10 @@ class DeepJSCCReconstructionLink(ImageLink):
         return self.params.symbols
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        encoder = self.codec["encoder"]
-        if self.snr_adaptive:
-            return {"features": encoder.features(batch["images"])}
-        return {"symbols": encoder(batch["images"])}
+        return self.codec["encoder"].transmit_once(batch["images"])
 
     def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        if self.snr_adaptive:
-            return self.codec["encoder"].to_symbols(encoded["features"], snr_db)
-        return encoded["symbols"]
+        return self.codec["encoder"].transmit_at(encoded, snr_db)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         images = self.codec["decoder"](received.symbols, snr_db).reshape(len(snr_db), *self.image_shape)

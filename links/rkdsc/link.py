@@ -14,7 +14,6 @@ from simulator.artifacts import Artifact
 from simulator.channels.base import ChannelOutput
 from simulator.errors import UserError
 from simulator.link import TensorDict
-from simulator.paired import paired_difference
 
 #: images per transmitter or receiver call on a CPU (see RKDSCLink.receive_batch_hint)
 CPU_CALL_IMAGES = 1024
@@ -70,7 +69,7 @@ class RKDSCLink(ImageLink):
     def describe(self) -> dict[str, Any]:
         report = self.models.report
         teacher, student, stage2 = report["teacher"], report["student"], report["stage2"]
-        complexity = self._complexity()
+        complexity, lead = self._complexity(), report["teacher_lead"]
         return {
             **super().describe(),
             "teacher_type": self.params.teacher.type,
@@ -85,24 +84,12 @@ class RKDSCLink(ImageLink):
             "student_clean_test_accuracy": student["clean_test_accuracy"],
             "student_to_teacher_accuracy": student["clean_test_accuracy"] / max(teacher["test_accuracy"], 1e-9),
             "cat_parameters": stage2["cat_parameters"],
-            **self._teacher_lead(),
+            "teacher_minus_student_points": 100 * lead.diff, "teacher_minus_student_low": 100 * lead.low,
+            "teacher_minus_student_high": 100 * lead.high, "teacher_vs_student_p_mcnemar": lead.p_mcnemar,
             **complexity,
             "tx_to_teacher_parameters": complexity["tx_parameters"] / teacher["parameters"],
             "tx_to_teacher_macs": complexity["tx_macs"] / teacher["macs"] if teacher.get("macs") else None,
         }
-
-    @torch.no_grad()
-    def _teacher_lead(self) -> dict[str, float]:
-        """The teacher's clean test accuracy minus the student's (``head(student(x))``), in points, with a paired
-        95 % interval (Newcombe) and McNemar's exact p: both classify the same test images."""
-        m, test = self.models, self.data.split("test")
-        images, labels = test.images.to(self.device), test.labels.to(self.device)
-        teacher = torch.cat([m.teacher(images[i : i + 512])[1].argmax(dim=1) for i in range(0, len(labels), 512)])
-        student = torch.cat([m.clean_head(m.student(images[i : i + 512])).argmax(dim=1)
-                             for i in range(0, len(labels), 512)])
-        lead = paired_difference((teacher == labels).cpu().numpy(), (student == labels).cpu().numpy())
-        return {"teacher_minus_student_points": 100 * lead.diff, "teacher_minus_student_low": 100 * lead.low,
-                "teacher_minus_student_high": 100 * lead.high, "teacher_vs_student_p_mcnemar": lead.p_mcnemar}
 
     def _complexity(self) -> dict[str, int]:
         """Transmitter (student + CAT encoder) and receiver (CAT decoder + head) parameters and MACs per image."""

@@ -29,7 +29,7 @@ from links.rkdsc.pipeline import PipelineParams, prepare_student, prepare_teache
 from simulator.atomic import atomic_path, write_text  # noqa: E402
 from simulator.datasource import DataSource  # noqa: E402
 from simulator.errors import UserError  # noqa: E402
-from simulator.paired import wilson_interval  # noqa: E402
+from simulator.metrics import proportion_interval  # noqa: E402
 
 DEFAULT_LAMBDAS = (0.0, 0.3, 1.0, 3.0, 10.0)
 
@@ -49,7 +49,7 @@ def student_study(params: PipelineParams, data: DataSource, data_config: dict, l
         stage = prepare_student(variant, teacher, data, device)
         metrics = stage.report["student"]
         correct = round(metrics["clean_test_accuracy"] * n)
-        low, high = wilson_interval(correct, n)
+        low, high = proportion_interval(correct, n)
         rows.append({"kind": kind, "lambda_complexity": search.get("lambda_complexity"),
                      "random_seed": search.get("random_seed"), "parameters": metrics["parameters"],
                      "macs": metrics["macs"], "accuracy": correct / n, "ci_low": low, "ci_high": high,
@@ -58,7 +58,7 @@ def student_study(params: PipelineParams, data: DataSource, data_config: dict, l
     table["pareto"] = [_on_front(table, i) for i in range(len(table))]
     t = teacher.report["teacher"]
     correct = round(t["test_accuracy"] * n)
-    low, high = wilson_interval(correct, n)
+    low, high = proportion_interval(correct, n)
     teacher_row = {"kind": "teacher", "parameters": t["parameters"], "macs": t.get("macs"), "accuracy": correct / n,
                    "ci_low": low, "ci_high": high, "pareto": False, "artifact": teacher.artifact.key}
     return pd.concat([table, pd.DataFrame([teacher_row])], ignore_index=True)

@@ -39,6 +39,7 @@ from simulator.assemble import build_channel
 from simulator.channels import CHANNELS
 from simulator.config_model import Params
 from simulator.datasource import DataSource
+from simulator.paired import PairedDifference, paired_difference
 from simulator.scenario import ChannelSpec
 from simulator.seeding import derive_seed, seeded
 
@@ -149,8 +150,6 @@ class RKDSCModels:
     encoder: CATEncoder
     decoder: CATDecoder
     head: nn.Linear
-    #: the stage-1 classifier of the clean student embedding (the teacher's head, or a scratch student's own)
-    clean_head: nn.Linear
     report: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
 
@@ -233,7 +232,8 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     teacher_stage = prepare_teacher(params.teacher, data, data_config, seed, device)
     student_stage = prepare_student(params, teacher_stage, data, device)
     teacher, student = teacher_stage.teacher, student_stage.student
-    report = {**teacher_stage.report, **student_stage.report}
+    report = {**teacher_stage.report, **student_stage.report,
+              "teacher_lead": teacher_lead(teacher_stage, student_stage, data.split("test"), device)}
 
     with initialised(seed, "codec"):
         codec = _codec(params.cat, teacher.embed_dim, student_stage, device)
@@ -247,9 +247,18 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
     stage2_art.load_into(codec, device).eval()
     codec.requires_grad_(False)
     report["stage2"] = stage2_art.meta()["metrics"]
-    return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"],
-                       student_stage.head, report,
+    return RKDSCModels(teacher, codec["student"], codec["encoder"], codec["decoder"], codec["head"], report,
                        {"teacher": teacher_stage.artifact, **student_stage.artifacts, "stage2": stage2_art})
+
+
+def teacher_lead(teacher: TeacherStage, student: StudentStage, test, device: str) -> PairedDifference:
+    """The teacher's clean test accuracy minus the stage-1 student's (``head(student(x))``), paired over the same
+    test images (Newcombe interval, McNemar's p); the teacher's predictions are its cached test logits."""
+    labels = test.labels.to(device)
+    teacher_correct = teacher.targets["test"]["logits"].argmax(dim=1) == labels
+    with torch.no_grad():
+        student_correct = student.head(_embed(student.student, test.images.to(device))).argmax(dim=1) == labels
+    return paired_difference(teacher_correct.cpu().numpy(), student_correct.cpu().numpy())
 
 
 def _codec(cat: CATParams, embed_dim: int, student: StudentStage, device: str) -> nn.ModuleDict:

@@ -109,6 +109,26 @@ class Normalize(nn.Module):
         return (images - self.mean[:, None, None]) / self.std[:, None, None]
 
 
+class Teacher(nn.Module):
+    """What every teacher shares: ``forward(images) -> (embed(images), head(embedding))``. Subclasses set
+    ``normalize``, ``head`` and ``embed_dim`` and define ``embed``, ``fit_normalization`` and ``trained_part``."""
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.embed(images)
+        return embedding, self.head(embedding)
+
+
+class ScratchTeacher(Teacher):
+    """A teacher trained from scratch: its input statistics are fitted on the training split and every weight is
+    trained (and stored)."""
+
+    def fit_normalization(self, images: torch.Tensor) -> None:
+        self.normalize.fit(images)
+
+    def trained_part(self) -> nn.Module:
+        return self
+
+
 def _group_norm(channels: int) -> nn.GroupNorm:
     """GroupNorm with up to 8 groups: per-example statistics, so an image's output never depends on its batch."""
     return nn.GroupNorm(math.gcd(8, channels), channels)
@@ -132,7 +152,7 @@ class ResidualBlock(nn.Module):
         return F.relu(y + self.shortcut(x))
 
 
-class CNNTeacher(nn.Module):
+class CNNTeacher(ScratchTeacher):
     """Wide residual CNN: stem conv, a block at ``width`` channels, a stride-2 block and a block at ``2 width``,
     average-pooled to at most 4x4, flattened, then linear -> LayerNorm = the embedding.
 
@@ -155,22 +175,12 @@ class CNNTeacher(nn.Module):
         self.head = nn.Linear(params.dim, num_classes)
         self.embed_dim = params.dim
 
-    def fit_normalization(self, images: torch.Tensor) -> None:
-        self.normalize.fit(images)
-
-    def trained_part(self) -> nn.Module:
-        return self
-
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Embedding ``[B, dim]`` of raw images."""
         return self.norm(self.project(self.pool(self.features(self.normalize(images)))))
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.embed(images)
-        return embedding, self.head(embedding)
 
-
-class ViTTeacher(nn.Module):
+class ViTTeacher(ScratchTeacher):
     """Vision transformer: patch embedding, class token, pre-norm encoder, embedding = final class token.
 
     Input ``[B, C, H, W]`` in ``[0, 1]``; output ``(embedding [B, dim], logits [B, classes])``.
@@ -194,24 +204,14 @@ class ViTTeacher(nn.Module):
         self.head = nn.Linear(params.dim, num_classes)
         self.embed_dim = params.dim
 
-    def fit_normalization(self, images: torch.Tensor) -> None:
-        self.normalize.fit(images)
-
-    def trained_part(self) -> nn.Module:
-        return self
-
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Embedding ``[B, dim]`` of raw images."""
         tokens = self.patch(self.normalize(images)).flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.position
         return self.norm(self.encoder(tokens)[:, 0])
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.embed(images)
-        return embedding, self.head(embedding)
 
-
-class CLIPTeacher(nn.Module):
+class CLIPTeacher(Teacher):
     """CLIP's image encoder with projection (512-d for ViT-B/32), frozen, plus a trainable linear head.
 
     Input ``[B, C, H, W]`` in ``[0, 1]`` (C = 1 or 3); output ``(embedding [B, D], logits [B, classes])``.
@@ -265,10 +265,6 @@ class CLIPTeacher(nn.Module):
                                    align_corners=False).clamp(0.0, 1.0)
         pixels = (images - self.rgb_mean[:, None, None]) / self.rgb_std[:, None, None]
         return self.encoder(pixel_values=pixels).image_embeds
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.embed(images)
-        return embedding, self.head(embedding)
 
 
 def build_teacher(params: TeacherParams, in_channels: int, image_size: int, num_classes: int) -> nn.Module:
