@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from simulator.atomic import atomic_path, write_text
 from simulator.errors import UserError
+from simulator.numerics import training_numerics
 
 DEFAULT_CACHE = Path(".semsim-cache")
 
@@ -66,6 +67,11 @@ def artifacts_fingerprint(*artifacts: Artifact) -> str:
     """Fingerprint of trained artifacts: their kinds, keys and the contents of their weights (or, for an artifact
     without weights such as a search result, of its metrics). Changes when any of them is retrained."""
     return hashlib.sha256("|".join(f"{a.kind}:{a.key}:{a.fingerprint()}" for a in artifacts).encode()).hexdigest()[:16]
+
+
+def _device_of(module: torch.nn.Module | None) -> str:
+    parameter = next(module.parameters(), None) if module is not None else None
+    return "cpu" if parameter is None else str(parameter.device)
 
 
 def _versions() -> dict[str, str]:
@@ -130,7 +136,8 @@ class Artifact:
             write_text(self.directory / "card.md", card)
         meta = {"kind": self.kind, "key": self.key, "has_weights": module is not None, "config": self.config,
                 "parents": self.parents, "recipe": self.recipe, "metrics": metrics,
-                "versions": _versions(), "created": datetime.now(UTC).isoformat(timespec="seconds")}
+                "numerics": training_numerics(_device_of(module)), "versions": _versions(),
+                "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_text(self.meta_path, json.dumps(meta, indent=2, default=str))
         for name in ("checkpoint.safetensors", "checkpoint.json"):
             (self.directory / name).unlink(missing_ok=True)

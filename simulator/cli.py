@@ -53,7 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--build", action="store_true",
                           help="also build every link and channel (training missing artifacts, as 'semsim train' "
                                "does) and report each link's channel uses")
+    for command in (run, train, validate):
+        command.add_argument("--threads", type=_threads, metavar="N",
+                             help="torch threads for training and evaluation (default: the scenario's threads, 1); "
+                                  "results computed with other thread counts can differ in single examples")
     return parser
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"invalid thread count {text!r}; expected a whole number from 1 to 1024")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,25 +98,30 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
 
+    from simulator.numerics import torch_threads
     from simulator.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    if args.threads is not None:
+        scenario = scenario.model_copy(update={"threads": args.threads})
     if args.command == "validate":
         points = len(scenario.links) * len(scenario.channels) * len(scenario.snr_points())
         print(f"{args.scenario}: valid; {len(scenario.links)} links x {len(scenario.channels)} channels x "
               f"{len(scenario.snr_points())} SNR points = {points} points -> {scenario.output_dir()}")
         if args.build:
-            for line in _build_components(scenario):
-                print(line, flush=True)
+            with torch_threads(scenario.threads):
+                for line in _build_components(scenario):
+                    print(line, flush=True)
         return 0
 
     if args.command == "train":
         from simulator.assemble import build_data, build_link
 
-        data = build_data(scenario)
-        for spec in scenario.links:
-            link = build_link(spec, scenario, data)
-            print(f"semsim: {spec.label}: ready ({link.channel_uses} channel uses per example)")
+        with torch_threads(scenario.threads):
+            data = build_data(scenario)
+            for spec in scenario.links:
+                link = build_link(spec, scenario, data)
+                print(f"semsim: {spec.label}: ready ({link.channel_uses} channel uses per example)")
         return 0
 
     from simulator.executors import EXECUTORS

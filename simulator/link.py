@@ -93,9 +93,9 @@ class Link(ABC):
     def receive_batch_hint(self) -> int | None:
         """Largest number of examples the receiver handles efficiently in one call, or ``None`` for no limit.
 
-        The runner packs several SNR points into one receiver call (and, for an SNR-adaptive link, one
-        ``modulate`` call) up to this size and up to the scenario's ``monte_carlo.max_receiver_batch``.
-        Packing never changes results, only speed.
+        The runner cuts a point's batch into equal receiver calls (and, for an SNR-adaptive link, ``modulate``
+        calls) of at most this size and at most the scenario's ``monte_carlo.max_receiver_batch``. It is part of
+        the link's code, so a link's results may depend on it only through the thread count (its numerics).
         """
         return None
 

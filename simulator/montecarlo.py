@@ -1,15 +1,18 @@
 """Monte-Carlo evaluation of one link over many (channel, SNR) points at once.
 
 For every Monte-Carlo batch the runner draws the payload and runs the SNR-independent transmitter once, reuses
-it for every channel and SNR point still running, packs the channel outputs of one channel's points into one
-receiver call with a per-example ``snr_db``, and adds the per-example metric counts to each point's tally.
+it for every channel and SNR point still running, passes each point's channel output to the receiver (in calls
+of one point's examples, cut the same way wherever the point runs), and adds the per-example metric counts to
+each point's tally.
 A point stops when it has ``target_errors`` errors of the link's first metric (and ``min_samples`` examples) or
 ``max_samples`` examples, as Sionna's ``sim_ber`` does.
 
 Randomness: batch ``b``'s payload comes from ``derive_seed(seed, "source", b)`` and the channel of point
 ``(channel, snr)`` in batch ``b`` from ``derive_seed(seed, "channel", channel, snr, b)``. Receivers are
-deterministic, so a point's result does not depend on which other points ran beside it, on the packing, or on
-the executor; links compared in one scenario see the same payloads and (for equal lengths) the same noise.
+deterministic, and every call they see has the same examples wherever the point runs, so a point's result does
+not depend on which other points ran beside it or on the executor; links compared in one scenario see the same
+payloads and (for equal lengths) the same noise. Training and evaluation run at a fixed torch thread count
+(:mod:`simulator.numerics`).
 
 Per-example outcomes: for every metric whose trials are exactly 1 per example (``accuracy``; ``bler`` with one
 block per example) the runner also keeps each example's count (0 or 1, in example order, batch 0 first) in
@@ -149,7 +152,7 @@ def run_points(
     stop_metric = metrics[0] if metrics else None
     batch_size = budget.batch_size
     hint = link.receive_batch_hint
-    receive_limit = min(budget.max_receiver_batch, hint) if hint else budget.max_receiver_batch
+    call_limit = min(budget.max_receiver_batch, hint) if hint else budget.max_receiver_batch
     batch_index = 0
     while active:
         t0 = time.perf_counter()
@@ -167,7 +170,7 @@ def run_points(
             by_channel.setdefault(p.channel, []).append(p)
         for channel_label, channel_points in by_channel.items():
             _run_channel(link, link_label, channels[channel_label], channel_points, batch, encoded,
-                         shared_symbols, batch_index, seed, device, receive_limit, results)
+                         shared_symbols, batch_index, seed, device, call_limit, results)
         for p in active:
             r = results[p]
             r.examples += batch_size
@@ -199,63 +202,63 @@ def run_points(
 
 
 def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbols, batch_index, seed, device,
-                 receive_limit, results) -> None:
-    """Channel for each point (all on ``channel``), packed receiver calls of at most ``receive_limit`` examples,
-    then scoring per point."""
-    t0 = time.perf_counter()
+                 call_limit, results) -> None:
+    """Transmitter (SNR-adaptive links), channel, receiver and scoring of one batch at each point on
+    ``channel``. Every call covers one point's batch only, cut into the same equal pieces of at most
+    ``call_limit`` examples wherever the point runs: a neural receiver's output depends in its last bits on how
+    many examples share a call, so packing several points into one call would make a point's numbers depend on
+    its companions (and on the executor's chunking)."""
     batch_size = next(iter(batch.values())).shape[0]
-    snrs = [torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device) for p in points]
-    snr_packed = torch.cat(snrs)
-    chunks = _chunks(snr_packed.shape[0], receive_limit)
-    if shared_symbols is None:  # SNR-adaptive transmitter: packed calls over every point of this channel
-        repeated = {k: torch.cat([v] * len(points)) for k, v in encoded.items()}
-        pieces = []
-        for part in chunks:
-            symbols = _call(link_label, "modulate", link.modulate, {k: v[part] for k, v in repeated.items()},
-                            snr_packed[part])
-            check_symbols(link_label, symbols, part.stop - part.start, link.channel_uses)
-            pieces.append(symbols)
-        packed_symbols = torch.cat(pieces)
-    outputs = []
-    for i, p in enumerate(points):
-        symbols = packed_symbols[i * batch_size : (i + 1) * batch_size] if shared_symbols is None else shared_symbols
+    pieces_of_batch = _chunks(batch_size, call_limit)
+    for p in points:
+        t0 = time.perf_counter()
+        snr = torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device)
+        symbols = shared_symbols
+        if symbols is None:  # SNR-adaptive transmitter
+            pieces = []
+            for part in pieces_of_batch:
+                piece = _call(link_label, "modulate", link.modulate, {k: v[part] for k, v in encoded.items()},
+                              snr[part])
+                check_symbols(link_label, piece, part.stop - part.start, link.channel_uses)
+                pieces.append(piece)
+            symbols = torch.cat(pieces)
         with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
-            outputs.append(channel(symbols, snrs[i]))
-    packed = pack_outputs(outputs)
-    pieces = []
-    for part in chunks:
-        piece = _call(link_label, "receive", link.receive, slice_output(packed, part.start, part.stop),
-                      snr_packed[part])
-        check_estimate(link_label, piece, part.stop - part.start)
-        pieces.append(piece)
-    estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
-    seconds = (time.perf_counter() - t0) / len(points)
-    for i, p in enumerate(points):
-        part = {k: v[i * batch_size : (i + 1) * batch_size] for k, v in estimate.items()}
-        tallies = _call(link_label, "score", link.score, batch, part)
-        if not isinstance(tallies, dict):
-            raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally or Mean, "
-                            f"got {type(tallies).__name__}")
-        r = results[p]
-        for metric, acc in r.tallies.items():
-            if metric not in tallies:
-                raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
-            check_tally(link_label, metric, tallies[metric], batch_size)
-            count, trials = tallies[metric].totals()
-            acc[0] += count
-            acc[1] += trials
-            r.record_outcomes(metric, tallies[metric])
-        for metric in r.moments:
-            if metric not in tallies:
-                raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
-            check_mean(link_label, metric, tallies[metric], batch_size)
-            r.add_mean(metric, tallies[metric])
-        r.seconds += seconds
+            output = channel(symbols, snr)
+        pieces = []
+        for part in pieces_of_batch:
+            piece = _call(link_label, "receive", link.receive, slice_output(output, part.start, part.stop),
+                          snr[part])
+            check_estimate(link_label, piece, part.stop - part.start)
+            pieces.append(piece)
+        estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
+        _score(link, link_label, batch, estimate, results[p])
+        results[p].seconds += time.perf_counter() - t0
+
+
+def _score(link, link_label, batch, estimate, r: PointResult) -> None:
+    """Add one batch's metric counts (or values) of one point to its result ``r``."""
+    batch_size = next(iter(batch.values())).shape[0]
+    tallies = _call(link_label, "score", link.score, batch, estimate)
+    if not isinstance(tallies, dict):
+        raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally or Mean, "
+                        f"got {type(tallies).__name__}")
+    for metric, acc in r.tallies.items():
+        if metric not in tallies:
+            raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
+        check_tally(link_label, metric, tallies[metric], batch_size)
+        count, trials = tallies[metric].totals()
+        acc[0] += count
+        acc[1] += trials
+        r.record_outcomes(metric, tallies[metric])
+    for metric in r.moments:
+        if metric not in tallies:
+            raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
+        check_mean(link_label, metric, tallies[metric], batch_size)
+        r.add_mean(metric, tallies[metric])
 
 
 def _chunks(total: int, limit: int) -> list[slice]:
-    """``range(total)`` in equal consecutive slices of at most ``limit`` (per-example link methods give the same
-    results in one call or many)."""
+    """``range(total)`` in equal consecutive slices of at most ``limit``."""
     size = math.ceil(total / math.ceil(total / limit))
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
@@ -269,19 +272,6 @@ def slice_output(output: ChannelOutput, start: int, stop: int) -> ChannelOutput:
         no_eff=output.no_eff[start:stop],
         raw=None if output.raw is None else output.raw[start:stop],
         state={k: v[start:stop] for k, v in output.state.items()},
-    )
-
-
-def pack_outputs(outputs: list[ChannelOutput]) -> ChannelOutput:
-    """Concatenate channel outputs of one channel type along the batch dimension."""
-    if len(outputs) == 1:
-        return outputs[0]
-    first = outputs[0]
-    return ChannelOutput(
-        symbols=torch.cat([o.symbols for o in outputs]),
-        no_eff=torch.cat([o.no_eff for o in outputs]),
-        raw=None if first.raw is None else torch.cat([o.raw for o in outputs]),
-        state={k: torch.cat([o.state[k] for o in outputs]) for k in first.state},
     )
 
 

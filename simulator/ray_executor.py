@@ -67,10 +67,10 @@ class RayExecutor(Executor):
         started_here = connect(ray, spec.address, spec.local_cpus, cache)
         refs: dict[Any, tuple[str, list]] = {}
         try:
-            task = _task(ray).options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+            task = _task(ray).options(num_cpus=spec.num_cpus or scenario.threads, num_gpus=spec.num_gpus,
                                       max_retries=spec.max_retries, retry_exceptions=False)
             payload = ray.put(scenario.model_dump(mode="json"))
-            threads = max(1, int(spec.num_cpus))
+            threads = scenario.threads  # the numerics of a local run (simulator.numerics)
             for job in jobs:
                 for chunk in split_points(job.points, spec.chunk_points):
                     refs[task.remote(payload, job.link.label, chunk, cache, threads)] = (job.link.label, chunk)

@@ -41,6 +41,9 @@ from simulator.metrics import METRICS, IntervalMethod
 from simulator.registry import Registry
 
 MAX_SNR_POINTS = 1000
+#: version of the evaluation numerics (:mod:`simulator.montecarlo`) in every point id; bumped when a change to the
+#: runner can move results (2: one receiver call per point instead of calls packed over points)
+EVALUATION_VERSION = 2
 
 
 class FieldError(ValueError):
@@ -174,7 +177,8 @@ class MonteCarlo(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     interval: IntervalMethod = "wilson"
     max_receiver_batch: int = Field(
-        default=65_536, ge=1, description="examples per receiver call when SNR points are packed together"
+        default=65_536, ge=1, description="at most this many examples per transmitter or receiver call: a larger "
+        "batch is cut into equal calls (part of a point's identity, since the call size moves the last bits)"
     )
 
 
@@ -189,7 +193,8 @@ class ExecutorSpec(_Strict):
     type: str = "local"
     address: str | None = Field(default=None, description="Ray cluster: auto, host:port or ray://host:port; "
                                 "unset: start a local Ray instance")
-    num_cpus: float = Field(default=1, gt=0, le=1024, description="CPUs reserved by each Ray task")
+    num_cpus: float | None = Field(default=None, gt=0, le=1024, description="CPUs reserved by each Ray task "
+                                   "(default: the scenario's threads, which each task computes with)")
     num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs reserved by each Ray task")
     chunk_points: int = Field(default=1, ge=1, le=10_000, description="SNR points per Ray task")
     max_retries: int = Field(default=3, ge=0, le=100, description="re-runs of a Ray task whose worker died")
@@ -218,6 +223,8 @@ class Scenario(_Strict):
     description: str = ""
     seed: int = Field(default=0, ge=0, le=2**63 - 1, strict=True)
     device: str = "cpu"
+    threads: int = Field(default=1, ge=1, le=1024, strict=True,
+                         description="torch intra-op threads for training and evaluation (simulator.numerics)")
     data: DataSpec | None = None
     links: list[LinkSpec] = Field(min_length=1)
     channels: list[ChannelSpec] = Field(min_length=1)
@@ -314,8 +321,8 @@ class Scenario(_Strict):
             "seed": self.seed,
             "device": self.device,
             "data": self.data.canonical() if self.data else None,
-            # the receiver packing limit changes speed, never results
-            "monte_carlo": self.monte_carlo.model_dump(mode="json", exclude={"max_receiver_batch"}),
+            "monte_carlo": self.monte_carlo.model_dump(mode="json"),
+            "evaluation": EVALUATION_VERSION,
         }
 
     def scenario_hash(self) -> str:

@@ -38,6 +38,7 @@ from simulator.atomic import read_json, write_text
 from simulator.errors import UserError, one_line
 from simulator.executors import EXECUTORS, LinkJob
 from simulator.montecarlo import Point, PointResult
+from simulator.numerics import check_numerics, evaluation_numerics, torch_threads
 from simulator.outcomes import save_outcomes, supersede_outcomes
 from simulator.progress import SweepProgress
 from simulator.report import write_report
@@ -78,14 +79,23 @@ def run_scenario(
     progress: bool | None = None,
     scenario_file: str | None = None,
 ) -> SweepOutcome:
-    """Evaluate every point of ``scenario`` not already in the output directory and write all outputs."""
+    """Evaluate every point of ``scenario`` not already in the output directory and write all outputs.
+
+    Training and evaluation run at the scenario's ``threads`` torch threads (:mod:`simulator.numerics`).
+    """
+    with torch_threads(scenario.threads):
+        return _run(scenario, output_dir, executor, progress, scenario_file)
+
+
+def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None, progress: bool | None,
+         scenario_file: str | None) -> SweepOutcome:
     started = time.time()
     out = scenario.output_dir(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
     results_path = out / "results.csv"
     executor_name = executor or scenario.executor.type
-    numerics = run_numerics(scenario, executor_name)
+    numerics = evaluation_numerics(scenario)
     check_numerics(out, numerics)
     # Links are built first: their fingerprints (trained weights) are part of every point's identity.
     links, channels = build_components(scenario)
@@ -229,35 +239,6 @@ def _point_line(result: PointResult, rows: pd.DataFrame) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def run_numerics(scenario: Scenario, executor: str) -> dict:
-    """What a point's floating-point results depend on beyond its identity: the device type, and on a CPU the
-    torch intra-op thread count the evaluation runs with (this process's, or each Ray task's ``num_cpus``);
-    reductions are summed in a different order with another thread count, which can move single examples."""
-    import torch
-
-    if scenario.device.startswith("cuda"):
-        return {"device_type": "cuda", "gpu": torch.cuda.get_device_name(torch.device(scenario.device))}
-    threads = max(1, int(scenario.executor.num_cpus)) if executor == "ray" else torch.get_num_threads()
-    return {"device_type": "cpu", "threads": threads}
-
-
-def _describe_numerics(numerics: dict) -> str:
-    if numerics.get("device_type") == "cuda":
-        return f"cuda ({numerics.get('gpu')})"
-    return f"cpu with {numerics.get('threads')} torch thread{'s' if numerics.get('threads') != 1 else ''}"
-
-
-def check_numerics(out: Path, numerics: dict) -> None:
-    """Refuse to add points computed with other numerics to an output directory's ``results.csv`` (its rows
-    would not be comparable); a directory whose manifest records no numerics (older runs) is not checked."""
-    recorded = read_json(out / "manifest.json").get("numerics")
-    if not recorded or recorded == numerics or not (out / "results.csv").is_file():
-        return
-    raise UserError(f"{out / 'results.csv'} holds results computed on {_describe_numerics(recorded)}; this run "
-                    f"would compute on {_describe_numerics(numerics)}, whose numbers can differ; use another "
-                    "--output, or the same device and thread count (OMP_NUM_THREADS, or executor.num_cpus on Ray)")
 
 
 def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, started: float, total: int,

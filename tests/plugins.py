@@ -218,11 +218,11 @@ class UnknownMetricLink(AnalogMSELink):
 
 
 class InterruptedLink(DigitalLink):
-    """The digital link, interrupted (as by Ctrl-C) in its second receiver call of a run."""
+    """The digital link, interrupted (as by Ctrl-C) in its third receiver call of a run."""
 
     def receive(self, received, snr_db):
         self._calls = getattr(self, "_calls", 0) + 1
-        if self._calls >= 2:
+        if self._calls >= 3:
             raise KeyboardInterrupt
         return super().receive(received, snr_db)
 
@@ -290,3 +290,34 @@ class WeightFileLink(Link):
 
     def score(self, batch, estimate):
         return {"ber": Tally((estimate["bits"] != batch["bits"]).sum(dim=1), 64)}
+
+
+class ConvReceiverLink(AnalogMSELink):
+    """QPSK symbols received by a small fixed random CNN (the 64 real parts of 32 symbols as an 8x8 image), scored
+    by the ``mse`` of its output against the sent symbols. CPU convolutions and matrix products give results
+    that differ in their last bits with the torch thread count and with how many examples share a call, so
+    this link shows whether the runner keeps both fixed."""
+
+    description = "test link: analog symbols through a fixed random CNN receiver"
+    metrics = ("mse",)
+
+    class Params(Params):
+        symbols: int = Field(default=32, ge=32, le=32)
+
+    def __init__(self, params, context):
+        super().__init__(params, context)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            self.net = torch.nn.Sequential(
+                torch.nn.Conv2d(1, 48, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(48, 48, 3, padding=1),
+                torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(48 * 64, 64))
+
+    def receive(self, received, snr_db):
+        reals = torch.view_as_real(received.symbols).reshape(-1, 1, 8, 8)
+        return {"y": torch.view_as_complex(self.net(reals).reshape(-1, 32, 2).contiguous())}
+
+    def score(self, batch, estimate):
+        from simulator.metrics import Mean, mse_per_example
+
+        error = torch.view_as_real(estimate["y"] - batch["x"])
+        return {"mse": Mean(mse_per_example(error, torch.zeros_like(error)))}

@@ -32,8 +32,8 @@ def run_cli(tmp_path, capsys, data: dict) -> tuple[int, list[str]]:
 @pytest.mark.parametrize("link, expected", [
     ("plugins:Complex128Link", "modulate() returned torch.complex128; expected complex64"),
     ("plugins:TensorEstimateLink", "receive() must return a dict of tensors"),
-    # both SNR points share one packed receiver call of 2 x 40 examples
-    ("plugins:ShortEstimateLink", "receive() returned 'bits' of shape (79, 1, 256); expected 80 examples"),
+    # one receiver call per SNR point and batch of 40 examples
+    ("plugins:ShortEstimateLink", "receive() returned 'bits' of shape (39, 1, 256); expected 40 examples"),
     ("plugins:ShortTallyLink", "of shape (39,); expected [batch] = [40]"),
 ])
 def test_contract_violation_is_one_line_naming_the_link(tmp_path, capsys, link, expected):

@@ -80,6 +80,21 @@ def test_ray_gives_the_local_numbers(ray_instance, local_run, local_table, tmp_p
     assert ray_instance.is_initialized()  # an instance the caller started is left running
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ray_gives_the_local_numbers_of_a_neural_receiver(ray_instance, tmp_path, threads):
+    """A CNN receiver's last bits follow the thread count and the call size; at the same ``threads`` Ray tasks of
+    one SNR point each give exactly the numbers of a local run that evaluates all points together."""
+    from test_identity import conv_receiver
+
+    local = run_scenario(parse_scenario(conv_receiver(200, threads=threads)), tmp_path / "local", progress=False)
+    ray_run = run_scenario(parse_scenario(conv_receiver(200, threads=threads, executor={"type": "ray"})),
+                           tmp_path / "ray", progress=False)
+    mean_numbers = ["link", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "examples", "point_id"]
+    pd.testing.assert_frame_equal(local.table[mean_numbers], ray_run.table[mean_numbers])
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["numerics"] == {"device_type": "cpu", "threads": threads}
+
+
 def test_ray_resume_skips_finished_points(ray_instance, local_table, tmp_path):
     out = tmp_path / "out"
     run_scenario(parse_scenario(ray_scenario(chunk_points=1)), out, progress=False)

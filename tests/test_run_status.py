@@ -13,8 +13,8 @@ from links.digital import DigitalLink
 from simulator.cli import main
 from simulator.results import load_results
 
-# 0 dB meets target_errors in the first batch (one packed receiver call for both points); 30 dB needs more batches,
-# so InterruptedLink's second receiver call comes while only the 0 dB point is finished.
+# 0 dB meets target_errors in the first batch (one receiver call per point); 30 dB needs more batches, so
+# InterruptedLink's third receiver call (30 dB in the second batch) comes while only the 0 dB point is finished.
 INTERRUPTED = scenario_dict(
     links=[{"name": "ctrl-c", "type": "plugins:InterruptedLink", "block_bits": 256}], snr_db=[0.0, 30.0],
     monte_carlo={"batch_size": 40, "max_samples": 200, "target_errors": 100},

@@ -130,8 +130,9 @@ def test_transmitter_runs_once_per_batch_for_all_points(run_dict):
     assert plugins.CALLS["sample"] == batches
     assert plugins.CALLS["encode"] == batches
     assert plugins.CALLS["modulate"] == batches  # not once per SNR point and channel
-    # one packed receiver call per channel per batch, holding all three SNR points
-    assert plugins.CALLS["receive"] == batches * 2
+    # one receiver call per point and batch, holding that point's examples only (a call never mixes points,
+    # whose numbers would then depend on their companions)
+    assert plugins.CALLS["receive"] == batches * 2 * 3
     assert plugins.CALLS["received_examples"] == batches * 2 * 3 * 40
 
 
@@ -141,7 +142,7 @@ def test_snr_adaptive_transmitter_sees_each_points_snr(run_dict):
                 snr_db=[20.0, 25.0, 30.0], metrics=["ber"],
                 monte_carlo={"batch_size": 20, "max_samples": 40, "target_errors": 0})
     table = run_dict(data).table
-    assert plugins.CALLS["adaptive_modulate"] == 2  # one packed call per batch holds all three SNR points
+    assert plugins.CALLS["adaptive_modulate"] == 2 * 3  # one call per batch and SNR point
     assert (table["count"] == 0).all()  # rotation undone with the right per-example SNR
 
 

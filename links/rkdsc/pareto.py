@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> pd.DataFrame:
     from simulator.assemble import build_data
     from simulator.link import LinkContext
+    from simulator.numerics import torch_threads
     from simulator.scenario import load_scenario
 
     if args.random < 0 or any(lam < 0 for lam in args.lambdas):
@@ -154,7 +155,8 @@ def _run(args) -> pd.DataFrame:
     if data is None:
         raise UserError(f"{args.scenario}: the scenario has no data source")
     config = LinkContext(data=data).data_config()  # the very key material the links use
-    return student_study(params, data, config, args.lambdas, range(args.random), scenario.device)
+    with torch_threads(scenario.threads):
+        return student_study(params, data, config, args.lambdas, range(args.random), scenario.device)
 
 
 if __name__ == "__main__":
