@@ -236,7 +236,7 @@ class EngineLoop:
         self.scenario = scenario_for(config, device)
         self.spec = self.scenario.links[0]
         self.link = build_link(self.spec, self.scenario)
-        self.channels = {spec.label: build_channel(spec, device) for spec in self.scenario.channels}
+        self.channels = {spec.key: build_channel(spec, device) for spec in self.scenario.channels}
         self.points = [point for _, point in plan_points(self.scenario)]
 
     def time(self, examples: int | None = None, points: int | None = None) -> Run:
@@ -246,7 +246,7 @@ class EngineLoop:
         budget = s.monte_carlo if examples is None else s.monte_carlo.model_copy(update={"max_samples": examples})
         synchronize(s.device)
         t0 = time.perf_counter()
-        results = run_points(self.link, self.spec.label, self.channels, self.points[:points],
+        results = run_points(self.link, self.spec.key, self.channels, self.points[:points],
                              s.link_metrics(self.spec), budget, s.seed, s.device)
         synchronize(s.device)
         seconds = time.perf_counter() - t0

@@ -242,7 +242,7 @@ class Bench:
     def engine(self, snr_db: list[float], images: int) -> tuple[int, int]:
         s = make_scenario(self.spec_dict, self.sizes, self.device, snr_db, images)
         points = [point for _, point in plan_points(s)]
-        results = run_points(self.link, self.link_spec.label, self.channels, points, s.link_metrics(self.link_spec),
+        results = run_points(self.link, self.link_spec.key, self.channels, points, s.link_metrics(self.link_spec),
                              s.monte_carlo, s.seed, s.device)
         return sum(r.tallies["accuracy"][1] for r in results), sum(r.tallies["accuracy"][0] for r in results)
 

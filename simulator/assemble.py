@@ -29,8 +29,8 @@ def build_data(scenario: Scenario) -> DataSource | None:
 def build_components(scenario: Scenario) -> tuple[dict[str, Link], dict[str, Channel]]:
     """Every link (trained or loaded from the cache) and channel of the scenario, by label, in file order."""
     data = build_data(scenario)
-    links = {spec.label: build_link(spec, scenario, data) for spec in scenario.links}
-    channels = {spec.label: build_channel(spec, scenario.device) for spec in scenario.channels}
+    links = {spec.key: build_link(spec, scenario, data) for spec in scenario.links}
+    channels = {spec.key: build_channel(spec, scenario.device) for spec in scenario.channels}
     return links, channels
 
 
@@ -60,7 +60,7 @@ def _named(kind: str, spec: ComponentSpec, build: Callable[[], T]) -> T:
     except UserError as err:
         raise UserError(name_in_message(kind, spec, str(err))) from err
     except Exception as err:
-        raise UserError(f"{kind} {spec.label!r}: could not be built: {type(err).__name__}: {one_line(err)}") \
+        raise UserError(f"{kind} {spec.key!r}: could not be built: {type(err).__name__}: {one_line(err)}") \
             from err
 
 
@@ -72,7 +72,7 @@ def name_in_message(kind: str, spec: ComponentSpec, message: str) -> str:
     place, so the name appears once.
     """
     message = " ".join(message.split())
-    named = f"{kind} {spec.label!r}: "
+    named = f"{kind} {spec.key!r}: "
     if message.startswith(named):
         return message
     type_names = {spec.type, getattr(spec.cls, "type_name", None) or spec.type}

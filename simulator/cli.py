@@ -121,7 +121,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             data = build_data(scenario)
             for spec in scenario.links:
                 link = build_link(spec, scenario, data)
-                print(f"semsim: {spec.label}: ready ({link.channel_uses} channel uses per example)")
+                print(f"semsim: {spec.key}: ready ({link.channel_uses} channel uses per example)")
         return 0
 
     from simulator.executors import EXECUTORS

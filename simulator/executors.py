@@ -61,19 +61,19 @@ class LocalExecutor(Executor):
         from simulator.montecarlo import run_points
 
         links = links or {}
-        data = build_data(scenario) if any(job.link.label not in links for job in jobs) else None
-        channel_specs = {spec.label: spec for spec in scenario.channels}
+        data = build_data(scenario) if any(job.link.key not in links for job in jobs) else None
+        channel_specs = {spec.key: spec for spec in scenario.channels}
         channels = dict(channels or {})
         for job in jobs:
-            link = links.get(job.link.label)
+            link = links.get(job.link.key)
             if link is None:
                 link = build_link(job.link, scenario, data)
-                on_link_ready(job.link.label, link.describe())
+                on_link_ready(job.link.key, link.describe())
             for p in job.points:
                 if p.channel not in channels:
                     channels[p.channel] = build_channel(channel_specs[p.channel], scenario.device)
             run_points(
-                link, job.link.label, channels, job.points, scenario.link_metrics(job.link),
+                link, job.link.key, channels, job.points, scenario.link_metrics(job.link),
                 scenario.monte_carlo, scenario.seed, scenario.device, on_point_done, on_progress,
             )
 

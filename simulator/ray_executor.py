@@ -57,11 +57,11 @@ class RayExecutor(Executor):
         cache = str(cache_root().resolve())
         # Build (and so train and cache) every link here, once, before any worker needs it.
         links = links or {}
-        data = build_data(scenario) if any(job.link.label not in links for job in jobs) else None
+        data = build_data(scenario) if any(job.link.key not in links for job in jobs) else None
         for job in jobs:
-            if job.link.label not in links:
+            if job.link.key not in links:
                 link = build_link(job.link, scenario, data)
-                on_link_ready(job.link.label, link.describe())
+                on_link_ready(job.link.key, link.describe())
                 del link
 
         started_here = connect(ray, spec.address, spec.local_cpus, cache)
@@ -73,7 +73,7 @@ class RayExecutor(Executor):
             threads = scenario.threads  # the numerics of a local run (simulator.numerics)
             for job in jobs:
                 for chunk in split_points(job.points, spec.chunk_points):
-                    refs[task.remote(payload, job.link.label, chunk, cache, threads)] = (job.link.label, chunk)
+                    refs[task.remote(payload, job.link.key, chunk, cache, threads)] = (job.link.key, chunk)
             budget = scenario.monte_carlo.max_samples
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
@@ -173,13 +173,13 @@ def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: st
     key = (digest, link_label)
     if key not in _WORKER_LINKS:  # once per worker process: parse the scenario and build (load) the link
         scenario = parse_scenario(scenario_json)
-        spec = next(s for s in scenario.links if s.label == link_label)
+        spec = next(s for s in scenario.links if s.key == link_label)
         before = _artifacts(cache)
         _WORKER_LINKS[key] = (scenario, spec, build_link(spec, scenario, build_data(scenario)))
         trained = sorted(_artifacts(cache) - before)
     scenario, spec, link = _WORKER_LINKS[key]
-    channel_spec = next(c for c in scenario.channels if c.label == points[0].channel)
-    channels = {channel_spec.label: build_channel(channel_spec, scenario.device)}
+    channel_spec = next(c for c in scenario.channels if c.key == points[0].channel)
+    channels = {channel_spec.key: build_channel(channel_spec, scenario.device)}
     results = run_points(link, link_label, channels, points, scenario.link_metrics(spec), scenario.monte_carlo,
                          scenario.seed, scenario.device)
     return results, trained

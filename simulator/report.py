@@ -38,29 +38,41 @@ PAIRED_FILES = ("paired.md", "paired.csv")
 
 
 def write_report(table: pd.DataFrame, out_dir: str | Path, link_facts: dict[str, dict] | None = None,
-                 compare_to: str | None = None) -> list[Path]:
+                 compare_to: str | None = None, display: dict[str, dict[str, str]] | None = None) -> list[Path]:
     """Write ``table.md``, ``paper_table.md``, ``<metric>.png`` for every metric in ``table`` and the paired
     comparison against ``compare_to`` (default: the first link); returns the paths written.
 
-    ``link_facts`` (link label -> ``Link.describe()``) adds a table of the links' own facts.
+    ``link_facts`` (link name -> ``Link.describe()``) adds a table of the links' own facts. ``display``
+    (``{"link": {name: label}, "channel": {name: label}}``, :meth:`Scenario.display_names`) gives the names the
+    tables and plots show; ``paired.csv`` keeps the names of ``results.csv``.
     """
     out_dir = Path(out_dir)
+    display = display or {}
     written = [out_dir / "table.md", out_dir / "paper_table.md"]
-    text = markdown_tables(table)
+    shown = shown_names(table, display)
+    link_facts = {display.get("link", {}).get(k, k): v for k, v in (link_facts or {}).items()}
+    text = markdown_tables(shown)
     if link_facts:
         facts = pd.DataFrame.from_dict(link_facts, orient="index").rename_axis("link").reset_index()
         text += f"\n## Link facts\n\n{facts.to_markdown(index=False, floatfmt='.4g')}\n"
         text += complexity_table(link_facts)
     write_text(written[0], text)
-    write_text(written[1], paper_tables(table))
-    for metric in _ordered_metrics(table):
+    write_text(written[1], paper_tables(shown))
+    for metric in _ordered_metrics(shown):
         path = out_dir / f"{metric}.png"
-        plot_metric(table[table.metric == metric], metric, path)
+        plot_metric(shown[shown.metric == metric], metric, path)
         written.append(path)
         budget_path = out_dir / f"{metric}_vs_channel_uses.png"
-        if plot_channel_use_sweep(table[table.metric == metric], metric, budget_path):
+        if plot_channel_use_sweep(shown[shown.metric == metric], metric, budget_path):
             written.append(budget_path)
-    return written + write_paired(table, out_dir, compare_to)
+    return written + write_paired(table, out_dir, compare_to, display)
+
+
+def shown_names(table: pd.DataFrame, display: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """``table`` with its ``link`` and ``channel`` names replaced by their display labels (where they have one)."""
+    renamed = {column: table[column].map(lambda name, m=mapping: m.get(name, name))
+               for column, mapping in display.items() if mapping and column in table}
+    return table.assign(**renamed) if renamed else table
 
 
 def report_directory(out_dir: str | Path, compare_to: str | None = None) -> list[Path]:
@@ -80,13 +92,16 @@ def report_directory(out_dir: str | Path, compare_to: str | None = None) -> list
         where = f"{out_dir / 'manifest.json'}: compare_to"
     if compare_to is not None and links and compare_to not in links:
         raise UserError(f"{where}: unknown link {compare_to!r}; valid: {', '.join(links)}")
-    return write_report(table, out_dir, facts, compare_to)
+    display = read_json(out_dir / "manifest.json").get("display_names")
+    return write_report(table, out_dir, facts, compare_to, display if isinstance(display, dict) else None)
 
 
-def write_paired(table: pd.DataFrame, out_dir: str | Path, compare_to: str | None = None) -> list[Path]:
+def write_paired(table: pd.DataFrame, out_dir: str | Path, compare_to: str | None = None,
+                 display: dict[str, dict[str, str]] | None = None) -> list[Path]:
     """``paired.csv`` and ``paired.md``: every link against ``compare_to`` (default: the first link) from the
-    outcome files in ``out_dir/outcomes``. With fewer than two links or nothing to pair, nothing is written and
-    paired files left by an earlier report are removed (they would describe other results)."""
+    outcome files in ``out_dir/outcomes``; ``paired.md`` shows the ``display`` labels (see :func:`write_report`).
+    With fewer than two links or nothing to pair, nothing is written and paired files left by an earlier report
+    are removed (they would describe other results)."""
     out_dir = Path(out_dir)
     links = list(dict.fromkeys(table.link))
     paired = pd.DataFrame(columns=PAIRED_COLUMNS)
@@ -103,7 +118,8 @@ def write_paired(table: pd.DataFrame, out_dir: str | Path, compare_to: str | Non
     with atomic_path(csv) as tmp:
         paired.to_csv(tmp, index=False, float_format="%.10g")
     scenario = ", ".join(dict.fromkeys(table.scenario.astype(str)))
-    write_text(md, paired_markdown(paired, scenario))
+    shown = shown_names(paired, {**(display or {}), "reference": (display or {}).get("link", {})})
+    write_text(md, paired_markdown(shown, scenario))
     return [md, csv]
 
 

@@ -82,6 +82,8 @@ class ComponentSpec(BaseModel):
 
     type: str = Field(min_length=1)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)
+    label: str | None = Field(default=None, min_length=1, max_length=80, description="display name in tables and "
+                              "plots (any text); results.csv and point ids keep the name")
     _cls: type = PrivateAttr()
     _params: Params = PrivateAttr()
 
@@ -112,9 +114,15 @@ class ComponentSpec(BaseModel):
         return self._params
 
     @property
-    def label(self) -> str:
-        """The name used in results: ``name``, or the type's registered name."""
+    def key(self) -> str:
+        """The name in results (``results.csv``'s ``link`` or ``channel`` column, point ids, ``compare_to``):
+        ``name``, or the type's registered name."""
         return self.name or getattr(self._cls, "type_name", None) or self.type
+
+    @property
+    def display(self) -> str:
+        """The name shown in tables and plots: ``label``, else :attr:`key`."""
+        return self.label or self.key
 
     def canonical(self) -> dict[str, Any]:
         """Type and every parameter value, defaults included (for hashing)."""
@@ -278,14 +286,20 @@ class Scenario(_Strict):
         for field, specs in (("links", self.links), ("channels", self.channels)):
             seen: set[str] = set()
             for i, spec in enumerate(specs):
-                if spec.label in seen:
+                if spec.key in seen:
                     raise FieldError(
-                        (field, i, "name"), f"duplicate name {spec.label!r}; give each entry a unique name"
+                        (field, i, "name"), f"duplicate name {spec.key!r}; give each entry a unique name"
                     )
-                seen.add(spec.label)
-        labels = [spec.label for spec in self.links]
-        if self.compare_to is not None and self.compare_to not in labels:
-            raise FieldError(("compare_to",), f"unknown link {self.compare_to!r}; valid: {', '.join(labels)}")
+                seen.add(spec.key)
+            shown: dict[str, str] = {}
+            for i, spec in enumerate(specs):
+                if spec.display in shown and shown[spec.display] != spec.key:
+                    raise FieldError((field, i, "label"), f"label {spec.display!r} is already shown for "
+                                     f"{shown[spec.display]!r}; tables and plots need a distinct label per entry")
+                shown[spec.display] = spec.key
+        names = [spec.key for spec in self.links]
+        if self.compare_to is not None and self.compare_to not in names:
+            raise FieldError(("compare_to",), f"unknown link {self.compare_to!r}; valid: {', '.join(names)}")
         if self.metrics:
             offered = {m for spec in self.links for m in spec.cls.metrics}
             for i, metric in enumerate(self.metrics):
@@ -303,10 +317,15 @@ class Scenario(_Strict):
             return self.snr_db.points()
         return [float(v) for v in self.snr_db]
 
+    def display_names(self) -> dict[str, dict[str, str]]:
+        """``{"link": {key: display}, "channel": {key: display}}`` for the entries that have a ``label``."""
+        return {field: {s.key: s.label for s in specs if s.label}
+                for field, specs in (("link", self.links), ("channel", self.channels))}
+
     @property
     def reference_link(self) -> str:
         """Label of the link the others are compared with in ``paired.md``: ``compare_to``, else the first link."""
-        return self.compare_to or self.links[0].label
+        return self.compare_to or self.links[0].key
 
     def link_metrics(self, spec: LinkSpec) -> tuple[str, ...]:
         """Metrics reported for one link: the link's own, filtered by ``metrics`` when given."""
@@ -330,8 +349,8 @@ class Scenario(_Strict):
         ``description``)."""
         material = {
             **self._results_material(),
-            "links": [(s.label, s.canonical(), self.link_metrics(s)) for s in self.links],
-            "channels": [(s.label, s.canonical()) for s in self.channels],
+            "links": [(s.key, s.canonical(), self.link_metrics(s)) for s in self.links],
+            "channels": [(s.key, s.canonical()) for s in self.channels],
             "snr_db": self.snr_points(),
         }
         return _hash(material)
@@ -345,8 +364,8 @@ class Scenario(_Strict):
         """
         material = {
             **self._results_material(),
-            "link": (link.label, link.canonical(), self.link_metrics(link)),
-            "channel": (channel.label, channel.canonical()),
+            "link": (link.key, link.canonical(), self.link_metrics(link)),
+            "channel": (channel.key, channel.canonical()),
             "snr_db": round(float(snr_db), 9),
         }
         if link_fingerprint is not None:

@@ -64,8 +64,8 @@ def plan_points(scenario: Scenario, fingerprints: dict[str, str | None] | None =
     """
     fingerprints = fingerprints or {}
     return [
-        (link.label, Point(channel.label, snr, scenario.point_id(
-            link, channel, snr, fingerprints.get(("link", link.label)), fingerprints.get(("channel", channel.label)))))
+        (link.key, Point(channel.key, snr, scenario.point_id(
+            link, channel, snr, fingerprints.get(("link", link.key)), fingerprints.get(("channel", channel.key)))))
         for link in scenario.links
         for channel in scenario.channels
         for snr in scenario.snr_points()
@@ -138,7 +138,7 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
     facts_path = out / "links.json"
     facts = read_json(facts_path)
 
-    types = {spec.label: spec.type for spec in scenario.links}
+    types = {spec.key: spec.type for spec in scenario.links}
 
     def on_link_ready(label: str, link_facts: dict) -> None:
         facts[label] = {"type": types[label], **link_facts}
@@ -147,9 +147,9 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
         on_link_ready(label, link.describe())
 
     jobs = [
-        LinkJob(spec, [point for label, point in pending if label == spec.label])
+        LinkJob(spec, [point for label, point in pending if label == spec.key])
         for spec in scenario.links
-        if any(label == spec.label for label, _ in pending)
+        if any(label == spec.key for label, _ in pending)
     ]
     try:
         try:
@@ -161,10 +161,10 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
 
         table = _sorted(_concat(rows), order)
         save_results(table, results_path)
-        facts = {spec.label: facts[spec.label] for spec in scenario.links if spec.label in facts}
+        facts = {spec.key: facts[spec.key] for spec in scenario.links if spec.key in facts}
         if facts:
             _write_json(facts_path, facts)
-        write_report(table, out, facts, scenario.reference_link)
+        write_report(table, out, facts, scenario.reference_link, scenario.display_names())
     except BaseException as err:
         # Where this run has output (a finished point, or results of an earlier run), the manifest says how it
         # ended and how many points are in results.csv; the error itself propagates unchanged.
@@ -261,6 +261,7 @@ def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, star
         "wall_seconds": None,
         "points": _point_counts(total, reused, 0),
         "compare_to": scenario.reference_link,
+        "display_names": scenario.display_names(),
         "versions": {
             "semsim": simulator.__version__,
             "python": platform.python_version(),

@@ -40,7 +40,7 @@ def test_new_weights_in_the_same_file_are_recomputed_not_reused(run_dict, tmp_pa
 
 def test_links_without_fingerprints_keep_their_point_ids():
     scenario = parse_scenario(scenario_dict(snr_db=[0.0]))
-    label = scenario.links[0].label
+    label = scenario.links[0].key
     assert plan_points(scenario) == plan_points(scenario, {("link", label): None})
     assert plan_points(scenario) != plan_points(scenario, {("link", label): "abc"})
 

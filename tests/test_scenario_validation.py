@@ -458,7 +458,7 @@ def test_module_class_path_to_a_link_subclass_works():
     ))
     spec = scenario.links[0]
     assert spec.cls is DigitalLink
-    assert spec.label == "by-path"
+    assert spec.key == "by-path"
     assert spec.params.ldpc.k == 256
     assert scenario.link_metrics(spec) == ("ber",)
 

@@ -145,9 +145,9 @@ def _run(args) -> pd.DataFrame:
     scenario = load_scenario(args.scenario)
     fields = set(PipelineParams.model_fields) - {"stage2", "cat"}
     candidates = [s for s in scenario.links if fields <= set(type(s.params).model_fields)]
-    chosen = [s for s in candidates if args.link is None or s.label == args.link]
+    chosen = [s for s in candidates if args.link is None or s.key == args.link]
     if not chosen:
-        valid = ", ".join(s.label for s in candidates) or "none"
+        valid = ", ".join(s.key for s in candidates) or "none"
         raise UserError(f"--link: no link {args.link!r} with teacher/search/stage1 settings; valid: {valid}")
     spec = chosen[0]
     params = PipelineParams(**{name: getattr(spec.params, name) for name in fields})

@@ -100,7 +100,7 @@ TrainingChannel = Annotated[
 
 def channel_label(channel: str | ChannelSpec) -> str:
     """A training channel's label: the name itself, or a spec's ``name`` (default: its type)."""
-    return channel if isinstance(channel, str) else channel.label
+    return channel if isinstance(channel, str) else channel.key
 
 
 class Stage2Params(Params):
