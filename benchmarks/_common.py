@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from simulator.atomic import write_text
+from simulator.io.atomic import write_text
 
 
 def synchronize(device: str) -> None:

@@ -4,8 +4,8 @@ What is measured
     Wall time per call, in microseconds, of moving one float32 tensor of ``n`` elements between the frameworks on
     the CPU, for ``n`` log-spaced from 1 to 2^24 (64 MiB), six ways, in one run:
 
-    * ``to_tf``: ``simulator.bridge.to_tf(x)`` (DLPack, zero-copy);
-    * ``to_torch``: ``simulator.bridge.to_torch(t)`` (DLPack, zero-copy);
+    * ``to_tf``: ``simulator.interop.bridge.to_tf(x)`` (DLPack, zero-copy);
+    * ``to_torch``: ``simulator.interop.bridge.to_torch(t)`` (DLPack, zero-copy);
     * ``round_trip``: ``to_torch(to_tf(x))``;
     * ``numpy_to_tf``: ``tf.convert_to_tensor(x.numpy())`` (one copy: TensorFlow copies the array);
     * ``numpy_to_torch``: ``torch.from_numpy(t.numpy())`` (one copy: ``t.numpy()`` copies the tensor);
@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from _common import environment, load_average, write_json
 
-from simulator.bridge import import_tf, to_tf, to_torch
+from simulator.interop.bridge import import_tf, to_tf, to_torch
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bridge.json"
 SIZES = [4 ** k for k in range(13)]  # 1 .. 2^24 elements
@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "dtype": "float32",
         "ways": {
-            "to_tf": "simulator.bridge.to_tf(x)",
-            "to_torch": "simulator.bridge.to_torch(t)",
+            "to_tf": "simulator.interop.bridge.to_tf(x)",
+            "to_torch": "simulator.interop.bridge.to_torch(t)",
             "round_trip": "to_torch(to_tf(x))",
             "numpy_to_tf": "tf.convert_to_tensor(x.numpy())",
             "numpy_to_torch": "torch.from_numpy(t.numpy())",

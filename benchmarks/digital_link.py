@@ -14,10 +14,10 @@ What is measured
     * ``direct``: a plain Python loop over SNR points and batches, as in a Sionna tutorial: ``torch.randint`` bits
       -> ``LDPC5GEncoder`` -> ``Mapper`` -> ``AWGN`` -> ``Demapper`` -> ``LDPC5GDecoder`` -> count bit errors.
       No semsim code; blocks are built before the clock starts.
-    * ``semsim``: the real end-to-end engine, ``simulator.sweep.run_scenario`` on a scenario built with
+    * ``semsim``: the real end-to-end engine, ``simulator.engine.sweep.run_scenario`` on a scenario built with
       ``parse_scenario``: building the link, the Monte-Carlo loop, confidence intervals, ``results.csv``,
       ``table.md``, the plots and ``manifest.json`` (into a fresh temporary directory each time).
-    * ``engine``: only the Monte-Carlo loop, ``simulator.montecarlo.run_points``, with the link and channel
+    * ``engine``: only the Monte-Carlo loop, ``simulator.engine.runner.run_points``, with the link and channel
       built before the clock starts (the same footing as ``direct``). ``semsim`` minus ``engine`` is the cost
       of building the link and writing results.
 
@@ -59,10 +59,10 @@ from sionna.phy.channel import AWGN
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 
-from simulator.assemble import build_channel, build_link
-from simulator.montecarlo import run_points
-from simulator.scenario import Scenario, parse_scenario
-from simulator.sweep import plan_points, run_scenario
+from simulator.config.assemble import build_channel, build_link
+from simulator.config.scenario import Scenario, parse_scenario
+from simulator.engine.runner import run_points
+from simulator.engine.sweep import plan_points, run_scenario
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "digital_link.json"
 TARGET_RATIO = 0.9

@@ -18,10 +18,10 @@ What is measured
       count correct, under ``torch.no_grad``. The test batches (the same images semsim draws) are sliced before
       the clock starts; the channels are the same ``AWGNChannel`` and ``RayleighChannel(fading="block")``
       objects the engine uses.
-    * ``semsim``: the real end-to-end run, ``simulator.sweep.run_scenario`` into a fresh temporary directory:
+    * ``semsim``: the real end-to-end run, ``simulator.engine.sweep.run_scenario`` into a fresh temporary directory:
       loading the link from the cache (never training: the untimed build before it filled the cache), the
       Monte-Carlo loop, confidence intervals, ``results.csv``, ``table.md``, the plot, ``manifest.json``.
-    * ``engine``: only the Monte-Carlo loop, ``simulator.montecarlo.run_points``, on the link and channels built
+    * ``engine``: only the Monte-Carlo loop, ``simulator.engine.runner.run_points``, on the link and channels built
       before the clock starts (the same footing as ``plain``).
     * ``receiver``: the floor: channel -> CAT decoder -> head -> count correct alone, for every channel, SNR
       point and batch, on transmitted symbols computed (student + encoder) before the clock starts.
@@ -72,13 +72,13 @@ import yaml
 from _common import environment, load_average, synchronize, write_json
 from sionna.phy.config import config as sionna_config
 
-from simulator.assemble import build_data, build_link
 from simulator.channels.awgn import AWGNChannel
-from simulator.channels.base import Channel
 from simulator.channels.rayleigh import RayleighChannel
-from simulator.montecarlo import run_points
-from simulator.scenario import Scenario, parse_scenario
-from simulator.sweep import plan_points, run_scenario
+from simulator.config.assemble import build_data, build_link
+from simulator.config.scenario import Scenario, parse_scenario
+from simulator.core.channel import Channel
+from simulator.engine.runner import run_points
+from simulator.engine.sweep import plan_points, run_scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "semantic_sweep.json"

@@ -2,8 +2,8 @@
 per-task overhead.
 
 What is measured
-    ``simulator.sweep.run_scenario`` end to end (Monte-Carlo loop, ``results.csv``, report, manifest) into a fresh
-    temporary directory, for a digital link (uncoded 16-QAM, 1,024-bit blocks) over AWGN and Rayleigh block
+    ``simulator.engine.sweep.run_scenario`` end to end (Monte-Carlo loop, ``results.csv``, report, manifest) into
+    a fresh temporary directory, for a digital link (uncoded 16-QAM, 1,024-bit blocks) over AWGN and Rayleigh block
     fading on an SNR grid, with a fixed number of examples per point (``target_errors: 0``):
 
     * ``local``: the local executor, torch limited to ``--threads`` intra-op threads (default 1, as each Ray
@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from _common import environment, write_json
 
-from simulator.scenario import parse_scenario
-from simulator.sweep import run_scenario
+from simulator.config.scenario import parse_scenario
+from simulator.engine.sweep import run_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_scaling.json"
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from simulator.config_model import Params
+from simulator.core.params import Params
 
 
 class AugmentParams(Params):

@@ -9,10 +9,10 @@ import torch
 from pydantic import Field, model_validator
 
 from links.modem import BitsPerSymbol, CodedModem, LDPCParams
-from simulator.channels.base import ChannelOutput
-from simulator.config_model import Params
-from simulator.link import Link, TensorDict
-from simulator.metrics import Tally
+from simulator.core.channel import ChannelOutput
+from simulator.core.link import Link, TensorDict
+from simulator.core.metrics import Tally
+from simulator.core.params import Params
 
 
 class DigitalLink(Link):

@@ -11,9 +11,9 @@ from typing import ClassVar
 
 import torch
 
-from simulator.artifacts import Artifact, artifacts_fingerprint
-from simulator.link import Link, TensorDict
-from simulator.metrics import Tally
+from simulator.core.link import Link, TensorDict
+from simulator.core.metrics import Tally
+from simulator.io.artifacts import Artifact, artifacts_fingerprint
 
 
 class ImageLink(Link):

@@ -19,7 +19,7 @@ What the models see (``B`` examples of the scenario's data source, ``n = symbols
   as its second input. It returns class scores ``[B, classes]`` (logits or probabilities); the prediction is the
   argmax.
 
-Models run in inference mode (``training=False``) through :func:`simulator.bridge.to_tf` / ``to_torch``; nothing
+Models run in inference mode (``training=False``) through :func:`simulator.interop.bridge.to_tf` / ``to_torch``; nothing
 is trained here (``examples/keras_jscc/train.py`` trains an example pair). Saved files are loaded with
 ``keras.saving.load_model(path, compile=False, safe_mode=True)`` (no arbitrary code: ``Lambda`` layers are
 refused); custom layers must be registered (``keras.saving.register_keras_serializable``) in a module imported
@@ -41,13 +41,13 @@ import torch
 from pydantic import Field, field_validator
 
 from links.image_link import ImageLink
-from simulator.artifacts import file_fingerprint
-from simulator.bridge import import_tf, to_tf, to_torch
-from simulator.channels.base import ChannelOutput
-from simulator.config_model import Params
-from simulator.errors import UserError, one_line
-from simulator.link import TensorDict
-from simulator.registry import import_attribute
+from simulator.core.channel import ChannelOutput
+from simulator.core.errors import UserError, one_line
+from simulator.core.link import TensorDict
+from simulator.core.params import Params
+from simulator.core.registry import import_attribute
+from simulator.interop.bridge import import_tf, to_tf, to_torch
+from simulator.io.artifacts import file_fingerprint
 
 _FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _ALLOWED = "a path to a saved .keras file or a module:factory returning a keras.Model"

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 
-from simulator.config_model import Params
+from simulator.core.params import Params
 
 #: receiver call sizes that run fastest on a CPU (see CodedModem.receive_batch_hint)
 LDPC_CODEWORDS_PER_CALL = 96

@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from simulator.artifacts import Artifact  # noqa: E402
-from simulator.atomic import atomic_path  # noqa: E402
-from simulator.seeding import derive_seed  # noqa: E402
+from simulator.core.seeding import derive_seed  # noqa: E402
+from simulator.io.artifacts import Artifact  # noqa: E402
+from simulator.io.atomic import atomic_path  # noqa: E402
 
 
 def minibatches(count: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:

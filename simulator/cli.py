@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from simulator import __version__
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,14 +92,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         directory = Path(args.directory)
         if not directory.is_dir():
             raise UserError(f"not a directory: {directory}")
-        from simulator.report import report_directory
+        from simulator.io.report import report_directory
 
         for path in report_directory(directory, args.compare_to):
             print(path)
         return 0
 
-    from simulator.numerics import torch_threads
-    from simulator.scenario import load_scenario
+    from simulator.config.scenario import load_scenario
+    from simulator.core.numerics import torch_threads
 
     scenario = load_scenario(args.scenario)
     if args.threads is not None:
@@ -115,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "train":
-        from simulator.assemble import build_data, build_link
+        from simulator.config.assemble import build_data, build_link
 
         with torch_threads(scenario.threads):
             data = build_data(scenario)
@@ -124,8 +124,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"semsim: {spec.key}: ready ({link.channel_uses} channel uses per example)")
         return 0
 
-    from simulator.executors import EXECUTORS
-    from simulator.sweep import run_scenario
+    from simulator.engine.executors import EXECUTORS
+    from simulator.engine.sweep import run_scenario
 
     if args.executor is not None and args.executor not in EXECUTORS:
         raise UserError(f"--executor: unknown executor {args.executor!r}; valid: {', '.join(sorted(EXECUTORS))}")
@@ -142,9 +142,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _build_components(scenario) -> list[str]:
     """Build every link (loading or training its artifacts) and channel of ``scenario``; one report line each.
 
-    A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.assemble`).
+    A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.config.assemble`).
     """
-    from simulator.assemble import build_components
+    from simulator.config.assemble import build_components
 
     links, channels = build_components(scenario)
     uses = list(dict.fromkeys(link.channel_uses for link in links.values()))
@@ -158,12 +158,12 @@ def _build_components(scenario) -> list[str]:
 
 def _listing() -> str:
     import simulator.channels  # noqa: F401
-    from simulator.channels.base import CHANNELS
-    from simulator.datasource import DATA_SOURCES
-    from simulator.executors import EXECUTORS
-    from simulator.link import LINKS
-    from simulator.metrics import METRICS
-    from simulator.registry import describe
+    from simulator.core.channel import CHANNELS
+    from simulator.core.link import LINKS
+    from simulator.core.metrics import METRICS
+    from simulator.core.registry import describe
+    from simulator.data.source import DATA_SOURCES
+    from simulator.engine.executors import EXECUTORS
 
     lines = []
     for title, registry in (("links", LINKS), ("channels", CHANNELS), ("data sources", DATA_SOURCES)):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import simulator.sweep
-from simulator.scenario import parse_scenario
-from simulator.sweep import run_scenario
+import simulator.engine.sweep
+from simulator.config.scenario import parse_scenario
+from simulator.engine.sweep import run_scenario
 
 BASE_SCENARIO = {
     "name": "test",
@@ -44,7 +44,7 @@ def run_dict(tmp_path: Path):
 def interrupted_after(points: int):
     """Inside, a sweep raises ``KeyboardInterrupt`` (as Ctrl-C would) when its ``points + 1``-th point finishes,
     before that point's rows are written."""
-    real_point_rows = simulator.sweep.point_rows
+    real_point_rows = simulator.engine.sweep.point_rows
     calls = {"n": 0}
 
     def interrupt(*args, **kwargs):
@@ -53,8 +53,8 @@ def interrupted_after(points: int):
             raise KeyboardInterrupt
         return real_point_rows(*args, **kwargs)
 
-    simulator.sweep.point_rows = interrupt
+    simulator.engine.sweep.point_rows = interrupt
     try:
         yield
     finally:
-        simulator.sweep.point_rows = real_point_rows
+        simulator.engine.sweep.point_rows = real_point_rows

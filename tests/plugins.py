@@ -271,7 +271,7 @@ class WeightFileLink(Link):
             self.threshold = float(handle.read())
 
     def fingerprint(self):
-        from simulator.artifacts import file_fingerprint
+        from simulator.io.artifacts import file_fingerprint
 
         return file_fingerprint(self.params.weights)
 

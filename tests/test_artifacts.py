@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from links.training import run_epochs
-from simulator.artifacts import artifact, artifact_key, load_weights
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.io.artifacts import artifact, artifact_key, load_weights
 
 
 def small_net(seed: int = 0) -> nn.Module:

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from simulator import bridge
-from simulator.bridge import BridgeError, call_tf, import_tf, tf_wrap, to_tf, to_torch
+from simulator.interop import bridge
+from simulator.interop.bridge import BridgeError, call_tf, import_tf, tf_wrap, to_tf, to_torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # `semsim list` imports every link and channel (~10 s): started here, it runs beside this process's TF import
 _LAZY_IMPORT_CODE = ("import sys, io, contextlib\n"
-                     "import simulator, simulator.cli, simulator.bridge\n"
+                     "import simulator, simulator.cli, simulator.interop.bridge\n"
                      "with contextlib.redirect_stdout(io.StringIO()):\n"
                      "    status = simulator.cli.main(['list'])\n"
                      "assert status in (0, None), status\n"

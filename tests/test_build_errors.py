@@ -7,10 +7,10 @@ import pytest
 import yaml
 from conftest import scenario_dict
 
-from simulator.assemble import build_channel, build_link, name_in_message
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.scenario import parse_scenario
+from simulator.config.assemble import build_channel, build_link, name_in_message
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
 
 QPSK = {"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 256}
 

@@ -10,7 +10,7 @@ import torch
 from simulator.channels import CHANNELS
 from simulator.channels.awgn import AWGNChannel
 from simulator.channels.rayleigh import RayleighChannel
-from simulator.seeding import seeded
+from simulator.core.seeding import seeded
 
 
 def qpsk(batch: int, n: int, seed: int = 0) -> torch.Tensor:

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from simulator.cifar import CIFAR10Source, CIFAR100Source, stratified_holdout
-from simulator.datasource import DATA_SOURCES
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.data.cifar import CIFAR10Source, CIFAR100Source, stratified_holdout
+from simulator.data.source import DATA_SOURCES
 
 PER_BATCH = 20
 PIXEL = (1, 5, 7)  # (channel, row, col) set to 255 in the first image of every batch
@@ -321,15 +321,15 @@ def test_sources_resolve_through_the_registry():
     assert DATA_SOURCES.resolve("cifar10") is CIFAR10Source
     assert DATA_SOURCES.resolve("cifar100") is CIFAR100Source
     names = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="semsim.data")}
-    assert names.get("cifar10") == "simulator.cifar:CIFAR10Source"
-    assert names.get("cifar100") == "simulator.cifar:CIFAR100Source"
+    assert names.get("cifar10") == "simulator.data.cifar:CIFAR10Source"
+    assert names.get("cifar100") == "simulator.data.cifar:CIFAR100Source"
 
 
 def test_scenario_builds_the_source(tmp_path):
     from conftest import scenario_dict
 
-    from simulator.assemble import build_data
-    from simulator.scenario import parse_scenario
+    from simulator.config.assemble import build_data
+    from simulator.config.scenario import parse_scenario
 
     make_cifar10(tmp_path)
     scenario = parse_scenario(scenario_dict(data={"type": "cifar10", "root": str(tmp_path), "val_fraction": 0.2}))

@@ -9,8 +9,8 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from links.rkdsc.pipeline import PipelineParams, prepare
 from links.rkdsc.teacher import CLIP_MEAN, CLIPTeacher, TeacherParams
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.data.source import DigitsSource
 
 
 @pytest.fixture(scope="module")

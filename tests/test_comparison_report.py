@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from links.complexity import count_macs
-from simulator.report import complexity_table, link_family, paper_tables, plot_channel_use_sweep, write_report
-from simulator.results import COLUMNS
+from simulator.io.report import complexity_table, link_family, paper_tables, plot_channel_use_sweep, write_report
+from simulator.io.results import COLUMNS
 
 
 def test_attention_macs_are_its_projections_and_its_two_products():
@@ -67,7 +67,7 @@ def test_channel_use_plot_only_for_families_swept_over_budgets(tmp_path):
 
 
 def test_curve_colours_do_not_repeat_below_twenty_links():
-    from simulator.report import palette
+    from simulator.io.report import palette
 
     for count in (1, 10, 11, 20):
         assert len(set(palette(count))) == count

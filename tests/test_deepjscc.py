@@ -13,12 +13,12 @@ import links.baselines.deepjscc as deepjscc
 import links.rkdsc.pipeline as pipeline
 from links.rkdsc.teacher import TeacherParams
 from simulator.channels import CHANNELS
-from simulator.channels.base import ChannelOutput
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
-from simulator.link import LinkContext
-from simulator.scenario import parse_scenario
-from simulator.seeding import seeded
+from simulator.config.scenario import parse_scenario
+from simulator.core.channel import ChannelOutput
+from simulator.core.errors import UserError
+from simulator.core.link import LinkContext
+from simulator.core.seeding import seeded
+from simulator.data.source import DigitsSource
 
 TINY = {"symbols": 8, "width": 8, "epochs": 6, "batch_size": 128, "lr": 0.01}
 TINY_TEACHER = {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 4, "batch_size": 64,

@@ -10,8 +10,8 @@ import pytest
 from conftest import scenario_dict
 
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.scenario import parse_scenario
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
 
 LINKS = [{"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 256, "label": "QPSK, uncoded"},
          {"name": "16qam", "type": "digital", "bits_per_symbol": 4, "block_bits": 256}]

@@ -13,8 +13,8 @@ from conftest import scenario_dict
 
 from simulator.channels import CHANNELS
 from simulator.cli import main
-from simulator.link import LINKS
-from simulator.scenario import MonteCarlo, Scenario
+from simulator.config.scenario import MonteCarlo, Scenario
+from simulator.core.link import LINKS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -16,12 +16,12 @@ from conftest import scenario_dict
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestCentroid
 
-from simulator.assemble import build_data, build_link
 from simulator.cli import main
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
-from simulator.link import LINKS
-from simulator.scenario import parse_scenario
+from simulator.config.assemble import build_data, build_link
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
+from simulator.core.link import LINKS
+from simulator.data.source import DigitsSource
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "semsim_uncoded_pixels"
 CLASS_PATH = "semsim_uncoded_pixels:UncodedPixelsLink"

@@ -18,9 +18,9 @@ from links.baselines.digital_features import DigitalFeaturesLink, ldpc_blocks
 from links.baselines.features import embed
 from links.baselines.kd_analog import KDAnalogLink
 from links.rkdsc.link import RKDSCLink
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
-from simulator.link import LinkContext
+from simulator.core.errors import UserError
+from simulator.core.link import LinkContext
+from simulator.data.source import DigitsSource
 
 #: toy training settings that still give a student well above chance (about 0.8 on digits)
 TRAINING = {

@@ -10,9 +10,9 @@ from safetensors.torch import load_file, save_file
 from test_rkdsc import TINY
 
 import links.rkdsc.pipeline as pipeline
-from simulator.artifacts import artifact_key
-from simulator.scenario import parse_scenario
-from simulator.sweep import plan_points
+from simulator.config.scenario import parse_scenario
+from simulator.engine.sweep import plan_points
+from simulator.io.artifacts import artifact_key
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from conftest import scenario_dict
 
 from links.baselines.deepjscc import DeepJSCCLink, DeepJSCCParams
 from links.baselines.jscc_reconstruction import DeepJSCCReconstructionLink
-from simulator.datasource import DigitsSource
-from simulator.link import LinkContext
-from simulator.metrics import psnr_db
+from simulator.core.link import LinkContext
+from simulator.core.metrics import psnr_db
+from simulator.data.source import DigitsSource
 
 TINY = {"symbols": 8, "width": 8, "epochs": 8, "batch_size": 128, "lr": 0.01}
 TEACHER = {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "patch_size": 4, "epochs": 4, "batch_size": 64,
@@ -66,7 +66,7 @@ def test_reconstruction_learns_images_and_scores_psnr_ssim_and_accuracy(recon):
     test = DigitsSource().split("test")
     batch = {"images": test.images[:120], "labels": test.labels[:120]}
     symbols = recon.modulate(recon.encode(batch), None)
-    from simulator.channels.base import ChannelOutput
+    from simulator.core.channel import ChannelOutput
 
     clean = ChannelOutput(symbols=symbols, no_eff=torch.zeros(120, 8))
     estimate = recon.receive(clean, torch.full((120,), 40.0))

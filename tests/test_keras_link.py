@@ -15,9 +15,9 @@ import yaml
 from conftest import scenario_dict
 
 from simulator.cli import main
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
-from simulator.scenario import parse_scenario
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
+from simulator.data.source import DigitsSource
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_jscc"
 SYMBOLS, WIDTH = 8, 8

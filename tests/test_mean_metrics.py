@@ -14,7 +14,7 @@ from conftest import scenario_dict
 from scipy import stats
 
 from simulator.cli import main
-from simulator.metrics import METRICS, Mean, mean_interval, merge_moments, psnr_db
+from simulator.core.metrics import METRICS, Mean, mean_interval, merge_moments, psnr_db
 
 
 def test_moments_merged_batch_by_batch_equal_the_whole_sample():
@@ -106,7 +106,7 @@ def test_unknown_metrics_are_one_line_errors(tmp_path, capsys):
 
 
 def test_a_registered_metric_plugs_in():
-    from simulator.metrics import MeanMetric
+    from simulator.core.metrics import MeanMetric
 
     @METRICS.register("test_evm")
     class EVM(MeanMetric):

@@ -182,8 +182,8 @@ def test_scratch_student_trains_its_own_head_and_random_search_trains_no_superne
 
 def test_encoder_without_snr_runs_once_per_batch(cache, run_dict, tmp_path):
     from links.rkdsc.link import RKDSCLink
-    from simulator.datasource import DigitsSource
-    from simulator.link import LinkContext
+    from simulator.core.link import LinkContext
+    from simulator.data.source import DigitsSource
 
     outcome = run_dict(_scenario(cat={**TINY["cat"], "encoder_snr": False}))
     assert len(outcome.table) == 2

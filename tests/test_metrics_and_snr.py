@@ -9,8 +9,8 @@ import torch
 from scipy.stats import beta, norm
 from sionna.phy.utils import ebnodb2no
 
-from simulator.metrics import Tally, proportion_interval
-from simulator.snr import ebno_db, noise_variance
+from simulator.core.metrics import Tally, proportion_interval
+from simulator.core.snr import ebno_db, noise_variance
 
 
 @pytest.mark.parametrize("k, n", [(0, 50), (3, 1000), (50, 100), (999, 1000)])

@@ -9,9 +9,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from simulator.channels.base import CHANNELS
 from simulator.channels.ofdm import OFDMChannel
-from simulator.seeding import seeded
+from simulator.core.channel import CHANNELS
+from simulator.core.seeding import seeded
 
 
 def qpsk(generator: torch.Generator, batch: int, n: int) -> torch.Tensor:

@@ -14,9 +14,9 @@ from conftest import interrupted_after, scenario_dict
 from scipy.stats import binomtest
 
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.outcomes import load_outcomes, outcome_path
-from simulator.paired import (
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
+from simulator.core.paired import (
     PAIRED_COLUMNS,
     PairedCounts,
     mcnemar_exact_p,
@@ -25,8 +25,8 @@ from simulator.paired import (
     paired_difference,
     wilson_interval,
 )
-from simulator.results import load_results
-from simulator.scenario import parse_scenario
+from simulator.io.outcomes import load_outcomes, outcome_path
+from simulator.io.results import load_results
 
 
 # --- the statistics, against independent computations ---------------------------------------------------------

@@ -16,7 +16,7 @@ from conftest import scenario_dict
 
 from links.digital import DigitalLink
 from simulator.cli import main
-from simulator.results import load_results
+from simulator.io.results import load_results
 
 GOOD = {"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 256}
 

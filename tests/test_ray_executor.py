@@ -18,11 +18,11 @@ import yaml
 from conftest import scenario_dict
 
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.outcomes import load_outcomes
-from simulator.results import load_results, save_results
-from simulator.scenario import parse_scenario
-from simulator.sweep import run_scenario
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
+from simulator.engine.sweep import run_scenario
+from simulator.io.outcomes import load_outcomes
+from simulator.io.results import load_results, save_results
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEY = ["link", "channel", "snr_db", "metric"]
@@ -172,9 +172,9 @@ def test_cli_unknown_executor(tmp_path, capsys):
 
 def test_simulator_and_local_sweeps_do_not_import_ray(tmp_path):
     code = (
-        "import sys, simulator, simulator.cli, simulator.sweep, simulator.executors\n"
-        "from simulator.scenario import parse_scenario\n"
-        "from simulator.sweep import run_scenario\n"
+        "import sys, simulator, simulator.cli, simulator.engine.sweep, simulator.engine.executors.base\n"
+        "from simulator.config.scenario import parse_scenario\n"
+        "from simulator.engine.sweep import run_scenario\n"
         f"run_scenario(parse_scenario({SMALL!r}), {str(tmp_path / 'out')!r}, progress=False)\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )

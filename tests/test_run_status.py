@@ -11,7 +11,7 @@ from conftest import scenario_dict
 
 from links.digital import DigitalLink
 from simulator.cli import main
-from simulator.results import load_results
+from simulator.io.results import load_results
 
 # 0 dB meets target_errors in the first batch (one receiver call per point); 30 dB needs more batches, so
 # InterruptedLink's third receiver call (30 dB in the second batch) comes while only the 0 dB point is finished.
@@ -74,7 +74,7 @@ def test_failed_run_records_the_error_line_and_the_points_it_finished(tmp_path, 
 
 def test_running_manifest_counts_each_finished_point(tmp_path, capsys, monkeypatch):
     """While a run goes on, the manifest on disk says ``running`` with the points written so far."""
-    import simulator.sweep as sweep
+    import simulator.engine.sweep as sweep
 
     seen = []
     write = sweep._write_json

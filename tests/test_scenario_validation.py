@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from links.digital import DigitalLink
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.scenario import Scenario, load_scenario, parse_scenario
+from simulator.config.scenario import Scenario, load_scenario, parse_scenario
+from simulator.core.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((REPO / "scenarios").glob("*.yaml"))
@@ -289,8 +289,8 @@ def test_unreadable_character_names_the_position(tmp_path, capsys):
 
 
 def test_abstract_link_class_fails_without_output(tmp_path, capsys):
-    """``type: simulator.link:Link`` validated, then ``run`` failed building it after writing manifest.json."""
-    path = write_scenario(tmp_path, scenario_dict(links=[{"type": "simulator.link:Link"}]))
+    """``type: simulator.core.link:Link`` validated, then ``run`` failed building it after writing manifest.json."""
+    path = write_scenario(tmp_path, scenario_dict(links=[{"type": "simulator.core.link:Link"}]))
     out_dir = tmp_path / "out"
     assert main(["run", str(path), "--output", str(out_dir), "--no-progress"]) == 2
     assert_one_error_line(capsys.readouterr().err)

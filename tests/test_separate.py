@@ -15,10 +15,10 @@ from links.baselines.separate import SeparateLink, plan_code
 from links.baselines.source_codec import QUALITY_BITS, RawCodec, make_codec
 from links.rkdsc.teacher import TeacherParams
 from simulator.channels.awgn import AWGNChannel
-from simulator.datasource import DigitsSource
-from simulator.errors import UserError
-from simulator.link import LinkContext
-from simulator.seeding import seeded
+from simulator.core.errors import UserError
+from simulator.core.link import LinkContext
+from simulator.core.seeding import seeded
+from simulator.data.source import DigitsSource
 
 #: a tiny teacher that still learns the digits (about 66 % test accuracy) in a few seconds
 TEACHER = {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 8, "batch_size": 64, "lr": 3e-3,

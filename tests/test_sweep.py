@@ -12,7 +12,7 @@ import yaml
 from conftest import interrupted_after, scenario_dict
 
 from simulator.cli import main
-from simulator.results import COLUMNS, load_results
+from simulator.io.results import COLUMNS, load_results
 
 RESULT_KEY = ["link", "channel", "snr_db", "metric"]
 NUMBERS = ["value", "ci_low", "ci_high", "count", "trials", "examples"]

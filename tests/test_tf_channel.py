@@ -24,9 +24,9 @@ from scipy.stats import binomtest
 
 from simulator.channels.tf_channel import TFChannel
 from simulator.cli import main
-from simulator.errors import UserError
-from simulator.scenario import parse_scenario
-from simulator.seeding import seeded
+from simulator.config.scenario import parse_scenario
+from simulator.core.errors import UserError
+from simulator.core.seeding import seeded
 
 ROOT = Path(__file__).resolve().parents[1]
 TF_AWGN = "simulator.channels.tf_channel:tf_awgn"
@@ -297,8 +297,8 @@ def test_tensorflow_is_imported_only_by_tf_components(tmp_path):
         "import simulator, simulator.channels, simulator.channels.tf_channel, links.keras_link\n"
         "from simulator.cli import main\n"
         "assert main(['list']) == 0\n"
-        "from simulator.scenario import parse_scenario\n"
-        "from simulator.sweep import run_scenario\n"
+        "from simulator.config.scenario import parse_scenario\n"
+        "from simulator.engine.sweep import run_scenario\n"
         f"data = {qpsk_scenario([{'type': 'awgn'}], [4.0], samples=200)!r}\n"
         "data['links'].append({'name': 'k', 'type': 'keras', 'encoder': 'e.keras', 'decoder': 'm:f'})\n"
         "scenario = parse_scenario(data)\n"

@@ -11,7 +11,7 @@ Model (Keras 3 on TensorFlow)::
 
 Only the encoder and the decoder are saved (``encoder.keras``, ``decoder.keras``, built from standard Keras layers
 only, so they load with ``safe_mode`` and no custom objects); semsim's ``keras`` link does the power normalisation
-and the channel itself. The training split is semsim's ``digits`` train split (``simulator.datasource.DigitsSource``
+and the channel itself. The training split is semsim's ``digits`` train split (``simulator.data.source.DigitsSource``
 with its default settings), so the link's test images were never seen in training.
 
     python examples/keras_jscc/train.py --epochs 60 --symbols 8 --snr-db 10 --out examples/keras_jscc/model
@@ -33,7 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simulator.datasource import DigitsSource  # noqa: E402
+from simulator.data.source import DigitsSource  # noqa: E402
 
 
 def build_encoder(symbols: int, image_shape: tuple[int, int, int] = (8, 8, 1), width: int = 16) -> keras.Model:

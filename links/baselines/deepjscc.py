@@ -40,13 +40,13 @@ from links.image_link import ImageLink
 from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import Normalize, TeacherParams
 from links.training import cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
-from simulator.artifacts import Artifact, artifact
 from simulator.channels import CHANNELS
-from simulator.channels.base import Channel, ChannelOutput
-from simulator.config_model import Params
-from simulator.datasource import DataSource, Split
-from simulator.link import TensorDict
-from simulator.seeding import derive_seed, seeded
+from simulator.core.channel import Channel, ChannelOutput
+from simulator.core.link import TensorDict
+from simulator.core.params import Params
+from simulator.core.seeding import derive_seed, seeded
+from simulator.data.source import DataSource, Split
+from simulator.io.artifacts import Artifact, artifact
 
 #: version of the deep JSCC training code, part of the artifact key (bump it when the code changes what it trains)
 RECIPE = 1

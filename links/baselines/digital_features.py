@@ -13,11 +13,11 @@ from links.baselines.features import PCA, StudentParams, prepare_features
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.modem import LDPC_K_MAX, LDPC_K_MIN, BitsPerSymbol, CodedModem, LDPCParams, ldpc_supported
-from simulator.channels.base import ChannelOutput
-from simulator.errors import UserError
-from simulator.link import TensorDict
-from simulator.metrics import Tally
-from simulator.seeding import derive_seed
+from simulator.core.channel import ChannelOutput
+from simulator.core.errors import UserError
+from simulator.core.link import TensorDict
+from simulator.core.metrics import Tally
+from simulator.core.seeding import derive_seed
 
 #: bits per component tried when choosing the quantiser
 BIT_CHOICES = tuple(range(1, 9))

@@ -22,9 +22,9 @@ from torch import nn
 from links.complexity import count_macs, count_parameters
 from links.rkdsc.pipeline import PipelineParams, SearchParams, Stage1Params, prepare_student, prepare_teacher
 from links.rkdsc.teacher import TeacherParams
-from simulator.artifacts import Artifact
-from simulator.config_model import Params
-from simulator.datasource import DataSource
+from simulator.core.params import Params
+from simulator.data.source import DataSource
+from simulator.io.artifacts import Artifact
 
 #: images per student call when embedding a split
 EMBED_BATCH = 512

@@ -39,10 +39,10 @@ from links.image_link import ImageLink
 from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import TeacherParams
 from links.training import initialised, model_card, plot_curves
-from simulator.artifacts import artifact
-from simulator.channels.base import ChannelOutput
-from simulator.link import TensorDict
-from simulator.metrics import Mean, Tally, psnr_db, ssim_per_example
+from simulator.core.channel import ChannelOutput
+from simulator.core.link import TensorDict
+from simulator.core.metrics import Mean, Tally, psnr_db, ssim_per_example
+from simulator.io.artifacts import artifact
 
 
 class ReconstructionParams(JSCCTrainingParams):

@@ -12,8 +12,8 @@ from pydantic import Field
 from links.baselines.features import PCA, StudentParams, prepare_features
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from simulator.channels.base import ChannelOutput
-from simulator.link import TensorDict
+from simulator.core.channel import ChannelOutput
+from simulator.core.link import TensorDict
 
 
 class KDAnalogLink(ImageLink):

@@ -32,11 +32,11 @@ from links.modem import (
 )
 from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import TeacherParams
-from simulator.channels.base import ChannelOutput
-from simulator.config_model import Params
-from simulator.errors import UserError
-from simulator.link import TensorDict
-from simulator.metrics import Tally
+from simulator.core.channel import ChannelOutput
+from simulator.core.errors import UserError
+from simulator.core.link import TensorDict
+from simulator.core.metrics import Tally
+from simulator.core.params import Params
 
 #: 5G NR LDPC limits (TS 38.212 5.3.2 and Sionna's LDPC5GEncoder): information bits per codeword, codeword
 #: bits after rate matching, and the code rates it supports

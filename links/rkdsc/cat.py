@@ -23,7 +23,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from simulator.config_model import Params
+from simulator.core.params import Params
 
 
 class CATParams(Params):

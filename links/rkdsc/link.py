@@ -10,10 +10,10 @@ from pydantic import Field
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.rkdsc.pipeline import PipelineParams, prepare
-from simulator.artifacts import Artifact
-from simulator.channels.base import ChannelOutput
-from simulator.errors import UserError
-from simulator.link import TensorDict
+from simulator.core.channel import ChannelOutput
+from simulator.core.errors import UserError
+from simulator.core.link import TensorDict
+from simulator.io.artifacts import Artifact
 
 #: images per transmitter or receiver call on a CPU (see RKDSCLink.receive_batch_hint)
 CPU_CALL_IMAGES = 1024

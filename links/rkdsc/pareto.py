@@ -26,10 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from links.rkdsc.pipeline import PipelineParams, prepare_student, prepare_teacher  # noqa: E402
-from simulator.atomic import atomic_path, write_text  # noqa: E402
-from simulator.datasource import DataSource  # noqa: E402
-from simulator.errors import UserError  # noqa: E402
-from simulator.metrics import proportion_interval  # noqa: E402
+from simulator.core.errors import UserError  # noqa: E402
+from simulator.core.metrics import proportion_interval  # noqa: E402
+from simulator.data.source import DataSource  # noqa: E402
+from simulator.io.atomic import atomic_path, write_text  # noqa: E402
 
 DEFAULT_LAMBDAS = (0.0, 0.3, 1.0, 3.0, 10.0)
 
@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> pd.DataFrame:
-    from simulator.assemble import build_data
-    from simulator.link import LinkContext
-    from simulator.numerics import torch_threads
-    from simulator.scenario import load_scenario
+    from simulator.config.assemble import build_data
+    from simulator.config.scenario import load_scenario
+    from simulator.core.link import LinkContext
+    from simulator.core.numerics import torch_threads
 
     if args.random < 0 or any(lam < 0 for lam in args.lambdas):
         raise UserError("--random and --lambdas must be >= 0")

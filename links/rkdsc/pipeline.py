@@ -1,6 +1,6 @@
 """The RKD-SC training pipeline: teacher -> KDL-DARTS search -> stage 1 (distillation) -> stage 2 (robust codec).
 
-Each stage is an artifact (:mod:`simulator.artifacts`) keyed by its own settings and the keys of the stages it
+Each stage is an artifact (:mod:`simulator.io.artifacts`) keyed by its own settings and the keys of the stages it
 builds on, so changing a stage-2 setting retrains stage 2 only, and a finished stage is loaded, not retrained.
 
 The search (``search.mode: darts``) can be replaced by a genotype drawn uniformly from the same search space
@@ -34,14 +34,14 @@ from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
 from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
-from simulator.artifacts import Artifact, artifact
-from simulator.assemble import build_channel
 from simulator.channels import CHANNELS
-from simulator.config_model import Params
-from simulator.datasource import DataSource
-from simulator.paired import PairedDifference, paired_difference
-from simulator.scenario import ChannelSpec
-from simulator.seeding import derive_seed, seeded
+from simulator.config.assemble import build_channel
+from simulator.config.scenario import ChannelSpec
+from simulator.core.paired import PairedDifference, paired_difference
+from simulator.core.params import Params
+from simulator.core.seeding import derive_seed, seeded
+from simulator.data.source import DataSource
+from simulator.io.artifacts import Artifact, artifact
 
 #: version of each stage's training code, part of its artifact key: bump a stage's number when a change to its code
 #: changes what it trains, so that weights trained by the old code are not reused under the same key

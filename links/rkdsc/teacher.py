@@ -20,8 +20,8 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from links.augment import AugmentParams
-from simulator.config_model import Params
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.core.params import Params
 
 #: CLIP's published input statistics (RGB); grayscale images are replicated to RGB first
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

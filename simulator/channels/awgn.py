@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from sionna.phy.channel import AWGN
 
-from simulator.channels.base import CHANNELS, Channel, ChannelOutput
-from simulator.snr import noise_variance
+from simulator.core.channel import CHANNELS, Channel, ChannelOutput
+from simulator.core.snr import noise_variance
 
 
 @CHANNELS.register("awgn")

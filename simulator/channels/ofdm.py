@@ -22,9 +22,9 @@ from sionna.phy.ofdm import (
     ZFEqualizer,
 )
 
-from simulator.channels.base import CHANNELS, Channel, ChannelOutput
-from simulator.config_model import Params
-from simulator.snr import noise_variance
+from simulator.core.channel import CHANNELS, Channel, ChannelOutput
+from simulator.core.params import Params
+from simulator.core.snr import noise_variance
 
 _TDL_FIELDS = ("tdl_model", "delay_spread", "carrier_frequency", "ue_speed")
 

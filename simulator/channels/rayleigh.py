@@ -11,9 +11,9 @@ from sionna.phy.channel import AWGN, GenerateFlatFadingChannel
 from sionna.phy.mimo import lmmse_equalizer, zf_equalizer
 from sionna.phy.utils import complex_normal
 
-from simulator.channels.base import CHANNELS, Channel, ChannelOutput
-from simulator.config_model import Params
-from simulator.snr import noise_variance
+from simulator.core.channel import CHANNELS, Channel, ChannelOutput
+from simulator.core.params import Params
+from simulator.core.snr import noise_variance
 
 
 @CHANNELS.register("rayleigh")

@@ -16,14 +16,14 @@ The function's contract (all TensorFlow tensors, eager execution):
   ``no_eff`` (float32, broadcastable to ``[batch, n]``) is the effective noise variance per symbol after
   equalisation. Without ``no_eff`` the receiver is told ``no``.
 
-The call goes through :func:`simulator.bridge.call_tf`, so the channel takes part in torch autograd: learned
+The call goes through :func:`simulator.interop.bridge.call_tf`, so the channel takes part in torch autograd: learned
 transmitters train through it (gradients reach ``x`` through a ``tf.GradientTape``).
 
 Randomness: the engine seeds Sionna's torch generator for every (channel, SNR point, Monte-Carlo batch)
-(:func:`simulator.seeding.seeded`). Before each call this channel draws one 31-bit seed from that generator and
+(:func:`simulator.core.seeding.seeded`). Before each call this channel draws one 31-bit seed from that generator and
 seeds TensorFlow with it: ``tf.random.set_seed`` (ops such as ``tf.random.normal``) and the global
 ``tf.random.Generator`` (``tf.random.get_global_generator()``). The same scenario therefore gives the same numbers.
-Gradients are those of the forward pass's own draws (:func:`~simulator.bridge.call_tf` keeps the forward's
+Gradients are those of the forward pass's own draws (:func:`~simulator.interop.bridge.call_tf` keeps the forward's
 ``tf.GradientTape``; were the function rerun, the reseeding would redraw the same noise). A function that
 keeps its own ``tf.random.Generator`` (or a Sionna 1.x block with its own generator) is not reseeded: seed it from
 the global generator or pass its draws through the global one. Reseeding changes TensorFlow's global random
@@ -41,13 +41,13 @@ from typing import Any
 import torch
 from pydantic import Field, field_validator
 
-from simulator.bridge import call_tf, import_tf
-from simulator.channels.base import CHANNELS, Channel, ChannelOutput
-from simulator.config_model import Params
-from simulator.errors import UserError, one_line
-from simulator.registry import import_attribute
-from simulator.seeding import engine_generator
-from simulator.snr import noise_variance
+from simulator.core.channel import CHANNELS, Channel, ChannelOutput
+from simulator.core.errors import UserError, one_line
+from simulator.core.params import Params
+from simulator.core.registry import import_attribute
+from simulator.core.seeding import engine_generator
+from simulator.core.snr import noise_variance
+from simulator.interop.bridge import call_tf, import_tf
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _CONTRACT = "a module:function path to a TensorFlow callable (x [batch, n] complex64, no [batch, 1] float32) -> y"

@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from simulator.errors import UserError, one_line
+from simulator.core.errors import UserError, one_line
 
 
 def describe(cls: type) -> str:

@@ -5,7 +5,7 @@ Monte-Carlo runner keeps each example's count, 0 or 1, in example order (:attr:`
 writes them here, atomically, as each point finishes, one file per point: an ``.npz`` archive holding one
 ``[examples]`` uint8 array per binary metric, named by the metric. Since every link of a scenario sees the same
 examples in the same order (and, for equal channel uses, the same noise), the files of two links at one
-(channel, SNR) point pair up example by example (:mod:`simulator.paired`).
+(channel, SNR) point pair up example by example (:mod:`simulator.core.paired`).
 
 Life cycle, following ``results.csv``: a reused point keeps its file; a recomputed point rewrites it (with the same
 content, the numbers being reproducible); the file of a point dropped from the scenario moves to
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.atomic import atomic_path
+from simulator.io.atomic import atomic_path
 
 OUTCOMES_DIR = "outcomes"
 SUPERSEDED_DIR = "superseded"
-#: point ids are 16 hex digits (:meth:`simulator.scenario.Scenario.point_id`); anything else never becomes a path
+#: point ids are 16 hex digits (:meth:`simulator.config.scenario.Scenario.point_id`); anything else never becomes a path
 _POINT_ID = re.compile(r"^[0-9a-f]{16}$")
 
 

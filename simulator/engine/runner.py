@@ -12,11 +12,11 @@ Randomness: batch ``b``'s payload comes from ``derive_seed(seed, "source", b)`` 
 deterministic, and every call they see has the same examples wherever the point runs, so a point's result does
 not depend on which other points ran beside it or on the executor; links compared in one scenario see the same
 payloads and (for equal lengths) the same noise. Training and evaluation run at a fixed torch thread count
-(:mod:`simulator.numerics`).
+(:mod:`simulator.core.numerics`).
 
 Per-example outcomes: for every metric whose trials are exactly 1 per example (``accuracy``; ``bler`` with one
 block per example) the runner also keeps each example's count (0 or 1, in example order, batch 0 first) in
-:attr:`PointResult.outcomes`, so that links can be compared example by example (:mod:`simulator.paired`).
+:attr:`PointResult.outcomes`, so that links can be compared example by example (:mod:`simulator.core.paired`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from simulator.channels.base import Channel, ChannelOutput
-from simulator.errors import UserError
-from simulator.link import Link, TensorDict
-from simulator.metrics import METRICS, Mean, Tally, mean_interval, merge_moments
-from simulator.seeding import derive_seed, seeded
+from simulator.core.channel import Channel, ChannelOutput
+from simulator.core.errors import UserError
+from simulator.core.link import Link, TensorDict
+from simulator.core.metrics import METRICS, Mean, Tally, mean_interval, merge_moments
+from simulator.core.seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
-    from simulator.scenario import MonteCarlo
+    from simulator.config.scenario import MonteCarlo
 
 #: relative tolerance on the batch-average symbol energy a transmitter must meet (unit energy per example).
 POWER_TOLERANCE = 0.1
@@ -314,7 +314,7 @@ def check_tally(link_label: str, metric: str, tally: object, batch_size: int) ->
     if not isinstance(tally, Tally):
         hint = " (a proportion metric takes per-example counts)" if isinstance(tally, Mean) else ""
         raise LinkError(f"link {link_label!r}: score() returned {type(tally).__name__} for {metric!r}; expected a "
-                        f"simulator.metrics.Tally{hint}")
+                        f"simulator.core.metrics.Tally{hint}")
     count, trials = tally.count, tally.trials
     trials_ok = not isinstance(trials, torch.Tensor) or trials.dim() == 0 or tuple(trials.shape) == (batch_size,)
     if not isinstance(count, torch.Tensor) or tuple(count.shape) != (batch_size,) or not trials_ok:
@@ -335,7 +335,7 @@ def check_mean(link_label: str, metric: str, mean: object, batch_size: int) -> N
         got = type(mean).__name__
         hint = " (a mean metric takes one float per example: return Mean(values))" if isinstance(mean, Tally) else ""
         raise LinkError(f"link {link_label!r}: score() returned {got} for {metric!r}; expected a "
-                        f"simulator.metrics.Mean{hint}")
+                        f"simulator.core.metrics.Mean{hint}")
     values = mean.values
     if not isinstance(values, torch.Tensor) or tuple(values.shape) != (batch_size,) or values.is_complex():
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__

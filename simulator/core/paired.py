@@ -2,8 +2,8 @@
 
 Every link of a scenario sees the same examples in the same order (batch ``b`` of the data source, or of the
 payload generator) and, when two links have the same channel uses, the same channel noise at each (channel, SNR)
-point (:mod:`simulator.seeding`). Their per-example 0/1 outcomes (:mod:`simulator.outcomes`) therefore form pairs,
-and the difference between the links is estimated much more sharply from the pairs than from two independent
+point (:mod:`simulator.core.seeding`). Their per-example 0/1 outcomes (:mod:`simulator.io.outcomes`) therefore form
+pairs, and the difference between the links is estimated much more sharply from the pairs than from two independent
 intervals: what both links get right (or wrong) cancels.
 
 For two aligned outcome vectors ``link`` and ``ref`` (``[n]``, 0 or 1: a correct image for ``accuracy``, a block
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from simulator.metrics import proportion_interval
+from simulator.core.metrics import proportion_interval
 
 #: columns of ``paired.csv``, one row per link x channel x SNR x metric
 PAIRED_COLUMNS = [
@@ -155,7 +155,7 @@ def paired_table(
     Args:
         results: the tidy results table (``results.csv``).
         load: ``load(point_id, examples)`` -> the point's outcomes (metric -> ``[examples]``) or ``None``
-            (:func:`simulator.outcomes.load_outcomes`).
+            (:func:`simulator.io.outcomes.load_outcomes`).
         reference: label of the reference link.
         confidence: level of the intervals.
 

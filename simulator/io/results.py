@@ -23,20 +23,23 @@
 =================  =========================================================================================
 
 Every table and plot is derived from this file (``semsim report DIR`` rebuilds them); the paired comparison
-(``paired.md``) also reads the per-example outcomes in ``outcomes/`` (:mod:`simulator.outcomes`).
+(``paired.md``) also reads the per-example outcomes in ``outcomes/`` (:mod:`simulator.io.outcomes`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from simulator.atomic import atomic_path
-from simulator.errors import UserError
-from simulator.metrics import mean_interval, proportion_interval
-from simulator.montecarlo import PointResult
-from simulator.snr import ebno_db
+from simulator.core.errors import UserError
+from simulator.core.metrics import mean_interval, proportion_interval
+from simulator.core.snr import ebno_db
+from simulator.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from simulator.engine.runner import PointResult
 
 COLUMNS = [
     "scenario", "link", "channel", "snr_db", "ebno_db", "metric", "value", "ci_low", "ci_high", "confidence",

@@ -29,9 +29,9 @@ from numpy._core.multiarray import _reconstruct
 from numpy._core.numeric import _frombuffer
 from pydantic import Field
 
-from simulator.config_model import Params
-from simulator.datasource import DATA_SOURCES, DataSource, Split
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.core.params import Params
+from simulator.data.source import DATA_SOURCES, DataSource, Split
 
 IMAGE_SHAPE = (3, 32, 32)
 ROW_LENGTH = 3 * 32 * 32  # one image: R (1024), G (1024), B (1024), each row-major 32x32

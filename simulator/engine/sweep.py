@@ -2,12 +2,12 @@
 
 Outputs in the output directory (all written atomically):
 
-* ``results.csv``: the tidy table (:mod:`simulator.results`), rewritten each time a point finishes;
-* ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.report`);
+* ``results.csv``: the tidy table (:mod:`simulator.io.results`), rewritten each time a point finishes;
+* ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.io.report`);
 * ``outcomes/<point_id>.npz``: each finished point's per-example 0/1 outcomes of its binary metrics
-  (:mod:`simulator.outcomes`), written before the point's rows reach ``results.csv``;
+  (:mod:`simulator.io.outcomes`), written before the point's rows reach ``results.csv``;
 * ``paired.md`` and ``paired.csv``: every link against the reference link ``compare_to``, example by example
-  (:mod:`simulator.paired`, written by :mod:`simulator.report`);
+  (:mod:`simulator.core.paired`, written by :mod:`simulator.io.report`);
 * ``manifest.json``: versions, seed, scenario hash, git commit, timings, point counts and the reference link;
   rewritten after each finished point (``status: running``, ``points.computed`` so far) and at the end with
   ``status`` ``complete``, ``interrupted`` (Ctrl-C) or ``failed`` (with the one-line ``error``);
@@ -33,17 +33,17 @@ from pathlib import Path
 import pandas as pd
 
 import simulator
-from simulator.assemble import build_components
-from simulator.atomic import read_json, write_text
-from simulator.errors import UserError, one_line
-from simulator.executors import EXECUTORS, LinkJob
-from simulator.montecarlo import Point, PointResult
-from simulator.numerics import check_numerics, evaluation_numerics, torch_threads
-from simulator.outcomes import save_outcomes, supersede_outcomes
-from simulator.progress import SweepProgress
-from simulator.report import write_report
-from simulator.results import empty_table, load_results, point_rows, save_results
-from simulator.scenario import Scenario
+from simulator.config.assemble import build_components
+from simulator.config.scenario import Scenario
+from simulator.core.errors import UserError, one_line
+from simulator.core.numerics import describe_numerics, numerics_of, torch_threads
+from simulator.engine.executors import EXECUTORS, LinkJob
+from simulator.engine.progress import SweepProgress
+from simulator.engine.runner import Point, PointResult
+from simulator.io.atomic import read_json, write_text
+from simulator.io.outcomes import save_outcomes, supersede_outcomes
+from simulator.io.report import write_report
+from simulator.io.results import empty_table, load_results, point_rows, save_results
 
 
 @dataclass
@@ -81,7 +81,7 @@ def run_scenario(
 ) -> SweepOutcome:
     """Evaluate every point of ``scenario`` not already in the output directory and write all outputs.
 
-    Training and evaluation run at the scenario's ``threads`` torch threads (:mod:`simulator.numerics`).
+    Training and evaluation run at the scenario's ``threads`` torch threads (:mod:`simulator.core.numerics`).
     """
     with torch_threads(scenario.threads):
         return _run(scenario, output_dir, executor, progress, scenario_file)
@@ -95,7 +95,7 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
         raise UserError(f"output path {out} exists and is not a directory")
     results_path = out / "results.csv"
     executor_name = executor or scenario.executor.type
-    numerics = evaluation_numerics(scenario)
+    numerics = numerics_of(scenario.device, scenario.threads)
     check_numerics(out, numerics)
     # Links are built first: their fingerprints (trained weights) are part of every point's identity.
     links, channels = build_components(scenario)
@@ -239,6 +239,17 @@ def _point_line(result: PointResult, rows: pd.DataFrame) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_numerics(out: Path, numerics: dict) -> None:
+    """Refuse to add points computed with other numerics to an output directory's ``results.csv`` (its rows
+    would not be comparable); a directory whose manifest records no numerics (older runs) is not checked."""
+    recorded = read_json(out / "manifest.json").get("numerics")
+    if not recorded or recorded == numerics or not (out / "results.csv").is_file():
+        return
+    raise UserError(f"{out / 'results.csv'} holds results computed on {describe_numerics(recorded)}; this run "
+                    f"would compute on {describe_numerics(numerics)}, whose numbers can differ; use another "
+                    "--output, or the same device and thread count (threads: in the scenario, or --threads)")
 
 
 def _manifest(scenario: Scenario, executor: str, scenario_file: str | None, started: float, total: int,

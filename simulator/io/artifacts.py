@@ -30,9 +30,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from simulator.atomic import atomic_path, write_text
-from simulator.errors import UserError
-from simulator.numerics import training_numerics
+from simulator.core.errors import UserError
+from simulator.core.numerics import numerics_of
+from simulator.io.atomic import atomic_path, write_text
 
 DEFAULT_CACHE = Path(".semsim-cache")
 
@@ -53,7 +53,7 @@ def artifact_key(kind: str, config: Any, parents: dict[str, str] | None = None, 
 
 def file_fingerprint(*paths: str | Path) -> str:
     """16 hex digits of the SHA-256 of the files' contents, in order: what a link whose results depend on weight
-    files returns from ``fingerprint()`` (:meth:`simulator.link.Link.fingerprint`)."""
+    files returns from ``fingerprint()`` (:meth:`simulator.core.link.Link.fingerprint`)."""
     digest = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as handle:
@@ -136,7 +136,7 @@ class Artifact:
             write_text(self.directory / "card.md", card)
         meta = {"kind": self.kind, "key": self.key, "has_weights": module is not None, "config": self.config,
                 "parents": self.parents, "recipe": self.recipe, "metrics": metrics,
-                "numerics": training_numerics(_device_of(module)), "versions": _versions(),
+                "numerics": numerics_of(_device_of(module), torch.get_num_threads()), "versions": _versions(),
                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_text(self.meta_path, json.dumps(meta, indent=2, default=str))
         for name in ("checkpoint.safetensors", "checkpoint.json"):

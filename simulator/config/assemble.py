@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from simulator.channels.base import Channel
-from simulator.datasource import DataSource
-from simulator.errors import UserError, one_line
-from simulator.link import Link, LinkContext
-from simulator.scenario import ChannelSpec, ComponentSpec, LinkSpec, Scenario
+from simulator.config.scenario import ChannelSpec, ComponentSpec, LinkSpec, Scenario
+from simulator.core.channel import Channel
+from simulator.core.errors import UserError, one_line
+from simulator.core.link import Link, LinkContext
+from simulator.data.source import DataSource
 
 T = TypeVar("T")
 

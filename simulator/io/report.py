@@ -9,7 +9,7 @@
 * ``<metric>_vs_channel_uses.png``: when links of one family (labels that differ only in a trailing number, e.g.
   ``rkdsc-16`` and ``rkdsc-64``) ran at several channel-use budgets: the metric versus the budget at each SNR;
 * ``paired.md`` and ``paired.csv``: every link against the reference link (``compare_to``), example by example,
-  from the per-example outcomes in ``outcomes/`` (:mod:`simulator.paired`); only with two or more links and
+  from the per-example outcomes in ``outcomes/`` (:mod:`simulator.core.paired`); only with two or more links and
   outcomes to pair.
 """
 
@@ -27,12 +27,12 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
-from simulator.atomic import atomic_path, read_json, write_text  # noqa: E402
-from simulator.errors import UserError  # noqa: E402
-from simulator.metrics import BUILTIN_ORDER, METRICS, Metric  # noqa: E402
-from simulator.outcomes import load_outcomes  # noqa: E402
-from simulator.paired import PAIRED_COLUMNS, paired_table  # noqa: E402
-from simulator.results import load_results  # noqa: E402
+from simulator.core.errors import UserError  # noqa: E402
+from simulator.core.metrics import BUILTIN_ORDER, METRICS, Metric  # noqa: E402
+from simulator.core.paired import PAIRED_COLUMNS, paired_table  # noqa: E402
+from simulator.io.atomic import atomic_path, read_json, write_text  # noqa: E402
+from simulator.io.outcomes import load_outcomes  # noqa: E402
+from simulator.io.results import load_results  # noqa: E402
 
 PAIRED_FILES = ("paired.md", "paired.csv")
 

@@ -49,7 +49,7 @@ import torch
 import torch.utils.dlpack
 from torch.autograd.function import once_differentiable
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 
 class BridgeError(UserError):

@@ -1,13 +1,13 @@
 """The ``ray`` executor: a sweep's points as tasks on a Ray cluster.
 
 The driver first builds every link once in this process, so whatever a link trains is trained once and stored in
-the artifact cache (:func:`simulator.artifacts.cache_root`). It then submits one Ray task per (link, channel,
+the artifact cache (:func:`simulator.io.artifacts.cache_root`). It then submits one Ray task per (link, channel,
 chunk of ``chunk_points`` SNR points). A task rebuilds the scenario from its JSON form and the link from the
-cache (a task that had to train reports it), evaluates its points with :func:`simulator.montecarlo.run_points`
-and returns their :class:`~simulator.montecarlo.PointResult`. The driver hands each result to the sweep as its
+cache (a task that had to train reports it), evaluates its points with :func:`simulator.engine.runner.run_points`
+and returns their :class:`~simulator.engine.runner.PointResult`. The driver hands each result to the sweep as its
 task finishes, so ``results.csv`` grows exactly as with the local executor, and a rerun skips finished points.
 
-Every random draw is seeded from the scenario seed and the point's identity (:mod:`simulator.seeding`), so the
+Every random draw is seeded from the scenario seed and the point's identity (:mod:`simulator.core.seeding`), so the
 numbers do not depend on the executor, on the chunking or on which worker ran a task. A task whose worker dies is
 re-run by Ray up to ``max_retries`` times.
 
@@ -24,8 +24,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import UserError
-from simulator.executors import EXECUTORS, Executor
+from simulator.core.errors import UserError
+from simulator.engine.executors.base import Executor
 
 INSTALL_HINT = "the ray executor needs Ray: install the ray extra (pip install 'semsim[ray]')"
 
@@ -50,8 +50,8 @@ class RayExecutor(Executor):
     def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
             channels=None) -> None:
         ray = import_ray()
-        from simulator.artifacts import cache_root
-        from simulator.assemble import build_data, build_link
+        from simulator.config.assemble import build_data, build_link
+        from simulator.io.artifacts import cache_root
 
         spec = scenario.executor
         cache = str(cache_root().resolve())
@@ -70,7 +70,7 @@ class RayExecutor(Executor):
             task = _task(ray).options(num_cpus=spec.num_cpus or scenario.threads, num_gpus=spec.num_gpus,
                                       max_retries=spec.max_retries, retry_exceptions=False)
             payload = ray.put(scenario.model_dump(mode="json"))
-            threads = scenario.threads  # the numerics of a local run (simulator.numerics)
+            threads = scenario.threads  # the numerics of a local run (simulator.core.numerics)
             for job in jobs:
                 for chunk in split_points(job.points, spec.chunk_points):
                     refs[task.remote(payload, job.link.key, chunk, cache, threads)] = (job.link.key, chunk)
@@ -96,7 +96,6 @@ class RayExecutor(Executor):
                 ray.shutdown()
 
 
-EXECUTORS["ray"] = RayExecutor
 
 
 def split_points(points: list, size: int) -> list[list]:
@@ -163,9 +162,9 @@ def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: st
     os.environ["SEMSIM_CACHE_DIR"] = cache
     import torch
 
-    from simulator.assemble import build_channel, build_data, build_link
-    from simulator.montecarlo import run_points
-    from simulator.scenario import parse_scenario
+    from simulator.config.assemble import build_channel, build_data, build_link
+    from simulator.config.scenario import parse_scenario
+    from simulator.engine.runner import run_points
 
     torch.set_num_threads(threads)
     digest = hashlib.sha256(json.dumps(scenario_json, sort_keys=True).encode()).hexdigest()

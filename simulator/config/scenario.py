@@ -5,7 +5,7 @@ directory and executor; see the README's "Scenario reference" for every field. L
 are written flat: ``{type: rayleigh, name: fast, fading: iid}``; ``type`` resolves through the registries and the
 remaining fields are validated by that class's ``Params`` model.
 
-Any problem becomes a :class:`~simulator.errors.UserError` whose message is one line naming the file, the field
+Any problem becomes a :class:`~simulator.core.errors.UserError` whose message is one line naming the file, the field
 (``links[0].bits_per_symbol``) and what is allowed.
 """
 
@@ -31,17 +31,17 @@ from pydantic import (
 )
 
 import simulator.channels  # noqa: F401  (registers the built-in channel types)
-from simulator.channels.base import CHANNELS
-from simulator.config_model import Params
-from simulator.datasource import DATA_SOURCES
-from simulator.errors import UserError
-from simulator.executors import EXECUTORS
-from simulator.link import LINKS
-from simulator.metrics import METRICS, IntervalMethod
-from simulator.registry import Registry
+from simulator.core.channel import CHANNELS
+from simulator.core.errors import UserError
+from simulator.core.link import LINKS
+from simulator.core.metrics import METRICS, IntervalMethod
+from simulator.core.params import Params
+from simulator.core.registry import Registry
+from simulator.data.source import DATA_SOURCES
+from simulator.engine.executors import EXECUTORS
 
 MAX_SNR_POINTS = 1000
-#: version of the evaluation numerics (:mod:`simulator.montecarlo`) in every point id; bumped when a change to the
+#: version of the evaluation numerics (:mod:`simulator.engine.runner`) in every point id; bumped when a change to the
 #: runner can move results (2: one receiver call per point instead of calls packed over points)
 EVALUATION_VERSION = 2
 
@@ -139,7 +139,7 @@ class LinkSpec(ComponentSpec):
         if unknown:
             raise FieldError(("type",), f"link type {self.type} declares unknown metric {unknown[0]!r}; registered "
                                         f"metrics: {', '.join(METRICS.names())} (or register it, see "
-                                        "simulator.metrics)")
+                                        "simulator.core.metrics)")
         return self
 
 
@@ -195,8 +195,8 @@ RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5})$")
 
 class ExecutorSpec(_Strict):
     """Who evaluates the points: ``local`` (this process) or ``ray`` (tasks on a Ray cluster, see
-    :mod:`simulator.ray_executor`). The Ray fields are ignored by ``local`` but still checked, so that a scenario
-    switched with ``--executor ray`` behaves as written."""
+    :mod:`simulator.engine.executors.ray_executor`). The Ray fields are ignored by ``local`` but still checked, so
+    that a scenario switched with ``--executor ray`` behaves as written."""
 
     type: str = "local"
     address: str | None = Field(default=None, description="Ray cluster: auto, host:port or ray://host:port; "
@@ -232,7 +232,7 @@ class Scenario(_Strict):
     seed: int = Field(default=0, ge=0, le=2**63 - 1, strict=True)
     device: str = "cpu"
     threads: int = Field(default=1, ge=1, le=1024, strict=True,
-                         description="torch intra-op threads for training and evaluation (simulator.numerics)")
+                         description="torch intra-op threads for training and evaluation (simulator.core.numerics)")
     data: DataSpec | None = None
     links: list[LinkSpec] = Field(min_length=1)
     channels: list[ChannelSpec] = Field(min_length=1)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from simulator.config_model import Params
-from simulator.registry import Registry
+from simulator.core.params import Params
+from simulator.core.registry import Registry
 
 
 @dataclass

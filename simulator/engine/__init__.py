@@ -1,0 +1,1 @@
+"""Running scenarios: the Monte-Carlo runner, the sweep (planning, resuming, writing), executors, progress."""
