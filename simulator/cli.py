@@ -124,11 +124,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"semsim: {spec.key}: ready ({link.channel_uses} channel uses per example)")
         return 0
 
-    from simulator.engine.executors import EXECUTORS
     from simulator.engine.sweep import run_scenario
 
-    if args.executor is not None and args.executor not in EXECUTORS:
-        raise UserError(f"--executor: unknown executor {args.executor!r}; valid: {', '.join(sorted(EXECUTORS))}")
+    scenario.executor_spec(args.executor)  # an unknown --executor is an error before anything runs
     outcome = run_scenario(scenario, args.output, args.executor, args.progress, scenario_file=args.scenario)
     print(f"semsim: {outcome.computed} points computed, {outcome.reused} reused, {outcome.seconds:.1f} s")
     for name in ("results.csv", "table.md", "paper_table.md", "paired.md"):
@@ -159,11 +157,11 @@ def _build_components(scenario) -> list[str]:
 def _listing() -> str:
     import simulator.channels  # noqa: F401
     from simulator.core.channel import CHANNELS
+    from simulator.core.executor import EXECUTORS
     from simulator.core.link import LINKS
     from simulator.core.metrics import METRICS
     from simulator.core.registry import describe
     from simulator.data.source import DATA_SOURCES
-    from simulator.engine.executors import EXECUTORS
 
     lines = []
     for title, registry in (("links", LINKS), ("channels", CHANNELS), ("data sources", DATA_SOURCES)):
@@ -173,7 +171,7 @@ def _listing() -> str:
     lines.append("metrics:")
     lines.extend(f"  {name:<18} {m.kind}: {m.description or m.label}" for name, m in METRICS.load_all().items())
     lines.append("executors:")
-    lines.extend(f"  {name:<18} {cls.description}" for name, cls in EXECUTORS.items())
+    lines.extend(f"  {name:<18} {cls.description}" for name, cls in EXECUTORS.load_all().items())
     return "\n".join(lines)
 
 

@@ -8,9 +8,10 @@ import yaml
 from conftest import scenario_dict
 
 from simulator.cli import main
-from simulator.config.assemble import build_channel, build_link, name_in_message
+from simulator.config.assemble import build_channel, build_link
 from simulator.config.scenario import parse_scenario
 from simulator.core.errors import UserError
+from simulator.core.spec import name_in_message
 
 QPSK = {"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 256}
 

@@ -142,7 +142,10 @@ def test_cli_executor_ray(ray_instance, local_table, tmp_path, capsys):
     ({"type": "ray", "chunk_points": 0}, "chunk_points"),
     ({"type": "ray", "num_gpus": -1}, "num_gpus"),
     ({"type": "ray", "workers": 2}, "workers"),
-    ({"type": "dask"}, "unknown executor 'dask'; valid: local, ray"),
+    ({"type": "dask"}, "executor.type: unknown executor type 'dask'; valid: local, ray"),
+    # each executor type has its own fields: the local one takes none of Ray's
+    ({"type": "local", "address": "auto"}, "executor.address: unknown field; allowed: type"),
+    ({"type": "ray", "name": "x"}, "executor.name: unknown field; allowed: type, address, chunk_points"),
 ])
 def test_bad_executor_settings_are_one_line_errors(executor, expected):
     with pytest.raises(UserError) as info:

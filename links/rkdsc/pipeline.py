@@ -35,11 +35,10 @@ from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
 from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
 from simulator.channels import CHANNELS
-from simulator.config.assemble import build_channel
-from simulator.config.scenario import ChannelSpec
 from simulator.core.paired import PairedDifference, paired_difference
 from simulator.core.params import Params
 from simulator.core.seeding import derive_seed, seeded
+from simulator.core.spec import ChannelSpec
 from simulator.data.source import DataSource
 from simulator.io.artifacts import Artifact, artifact
 
@@ -418,7 +417,7 @@ def _embed(module: nn.Module, images: torch.Tensor, batch_size: int = 512) -> to
 
 def training_channels(channels, device: str) -> dict[str, Any]:
     """Stage-2 channels by label: names with their documented defaults, specs with their parameters."""
-    return {channel_label(c): CHANNELS.resolve(c)(device=device) if isinstance(c, str) else build_channel(c, device)
+    return {channel_label(c): CHANNELS.resolve(c)(device=device) if isinstance(c, str) else c.build(device)
             for c in channels}
 
 

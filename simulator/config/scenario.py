@@ -5,8 +5,9 @@ directory and executor; see the README's "Scenario reference" for every field. L
 are written flat: ``{type: rayleigh, name: fast, fading: iid}``; ``type`` resolves through the registries and the
 remaining fields are validated by that class's ``Params`` model.
 
-Any problem becomes a :class:`~simulator.core.errors.UserError` whose message is one line naming the file, the field
-(``links[0].bits_per_symbol``) and what is allowed.
+Any problem becomes a :class:`~simulator.core.errors.UserError` whose message is one line naming the file, the
+field (``links[0].bits_per_symbol``) and what is allowed (:mod:`simulator.core.validation`). The component
+references (links, channels, executor) are :mod:`simulator.core.spec`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import yaml
@@ -24,21 +25,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 import simulator.channels  # noqa: F401  (registers the built-in channel types)
-from simulator.core.channel import CHANNELS
 from simulator.core.errors import UserError
-from simulator.core.link import LINKS
 from simulator.core.metrics import METRICS, IntervalMethod
-from simulator.core.params import Params
-from simulator.core.registry import Registry
+from simulator.core.spec import ChannelSpec, ComponentSpec, ExecutorSpec, LinkSpec
+from simulator.core.validation import FieldError, describe_error, first_error, format_location, validate_nested
 from simulator.data.source import DATA_SOURCES
-from simulator.engine.executors import EXECUTORS
+
+__all__ = ["ChannelSpec", "ComponentSpec", "DataSpec", "ExecutorSpec", "LinkSpec", "MonteCarlo", "SNRRange",
+           "Scenario", "load_scenario", "parse_scenario"]
 
 MAX_SNR_POINTS = 1000
 #: version of the evaluation numerics (:mod:`simulator.engine.runner`) in every point id; bumped when a change to the
@@ -46,105 +46,8 @@ MAX_SNR_POINTS = 1000
 EVALUATION_VERSION = 2
 
 
-class FieldError(ValueError):
-    """A validation error below the field pydantic is validating; ``where`` is the extra location path."""
-
-    def __init__(self, where: tuple[str | int, ...], message: str):
-        super().__init__(message)
-        self.where = where
-        self.message = message
-
-
-def validate_nested(model: type[BaseModel], data: Any) -> BaseModel:
-    """``model.model_validate(data)``, turning its first error into a :class:`FieldError`."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        where, message = _describe_error(model, _first_error(err))
-        raise FieldError(where, message) from None
-
-
-def _first_error(err: ValidationError) -> dict[str, Any]:
-    """The error to show: an unknown field first (usually a typo that also explains a 'missing' one)."""
-    errors = err.errors()
-    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class ComponentSpec(BaseModel):
-    """A link, channel or data source: ``type``, an optional ``name``, and the type's own parameters (flat)."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    registry: ClassVar[Registry]
-
-    type: str = Field(min_length=1)
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)
-    label: str | None = Field(default=None, min_length=1, max_length=80, description="display name in tables and "
-                              "plots (any text); results.csv and point ids keep the name")
-    _cls: type = PrivateAttr()
-    _params: Params = PrivateAttr()
-
-    @model_validator(mode="after")
-    def _resolve(self):
-        try:
-            cls = self.registry.resolve(self.type)
-        except UserError as err:
-            raise FieldError(("type",), str(err)) from None
-        self._cls = cls
-        try:
-            self._params = validate_nested(cls.Params, dict(self.model_extra or {}))
-        except FieldError as err:
-            if err.message.startswith("unknown field") and len(err.where) == 1:
-                allowed = ", ".join(["type", "name", *sorted(cls.Params.model_fields)])
-                raise FieldError(err.where, f"unknown field; allowed: {allowed}") from None
-            raise
-        return self
-
-    @property
-    def cls(self) -> type:
-        """The resolved class."""
-        return self._cls
-
-    @property
-    def params(self) -> Params:
-        """The validated parameters, an instance of ``cls.Params``."""
-        return self._params
-
-    @property
-    def key(self) -> str:
-        """The name in results (``results.csv``'s ``link`` or ``channel`` column, point ids, ``compare_to``):
-        ``name``, or the type's registered name."""
-        return self.name or getattr(self._cls, "type_name", None) or self.type
-
-    @property
-    def display(self) -> str:
-        """The name shown in tables and plots: ``label``, else :attr:`key`."""
-        return self.label or self.key
-
-    def canonical(self) -> dict[str, Any]:
-        """Type and every parameter value, defaults included (for hashing)."""
-        return {"type": self.type, **self._params.model_dump(mode="json")}
-
-
-class LinkSpec(ComponentSpec):
-    registry = LINKS
-
-    @model_validator(mode="after")
-    def _metrics_known(self):
-        declared = getattr(self.cls, "metrics", ())
-        unknown = [m for m in declared if METRICS.find(m) is None]
-        if unknown:
-            raise FieldError(("type",), f"link type {self.type} declares unknown metric {unknown[0]!r}; registered "
-                                        f"metrics: {', '.join(METRICS.names())} (or register it, see "
-                                        "simulator.core.metrics)")
-        return self
-
-
-class ChannelSpec(ComponentSpec):
-    registry = CHANNELS
 
 
 class DataSpec(ComponentSpec):
@@ -190,40 +93,6 @@ class MonteCarlo(_Strict):
     )
 
 
-RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5})$")
-
-
-class ExecutorSpec(_Strict):
-    """Who evaluates the points: ``local`` (this process) or ``ray`` (tasks on a Ray cluster, see
-    :mod:`simulator.engine.executors.ray_executor`). The Ray fields are ignored by ``local`` but still checked, so
-    that a scenario switched with ``--executor ray`` behaves as written."""
-
-    type: str = "local"
-    address: str | None = Field(default=None, description="Ray cluster: auto, host:port or ray://host:port; "
-                                "unset: start a local Ray instance")
-    num_cpus: float | None = Field(default=None, gt=0, le=1024, description="CPUs reserved by each Ray task "
-                                   "(default: the scenario's threads, which each task computes with)")
-    num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs reserved by each Ray task")
-    chunk_points: int = Field(default=1, ge=1, le=10_000, description="SNR points per Ray task")
-    max_retries: int = Field(default=3, ge=0, le=100, description="re-runs of a Ray task whose worker died")
-    local_cpus: int | None = Field(default=None, ge=1, le=4096,
-                                   description="CPUs of the local Ray instance (default: all of this machine)")
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in EXECUTORS:
-            raise ValueError(f"unknown executor {value!r}; valid: {', '.join(sorted(EXECUTORS))}")
-        return value
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is not None and not RAY_ADDRESS.match(value):
-            raise ValueError(f"invalid Ray address {value!r}; expected auto, host:port or ray://host:port")
-        return value
-
-
 class Scenario(_Strict):
     """A validated scenario file."""
 
@@ -240,7 +109,7 @@ class Scenario(_Strict):
     metrics: list[str] | None = Field(default=None, min_length=1)
     monte_carlo: MonteCarlo = MonteCarlo()
     output: str | None = None
-    executor: ExecutorSpec = ExecutorSpec()
+    executor: ExecutorSpec = Field(default_factory=lambda: ExecutorSpec(type="local"))
     compare_to: str | None = Field(default=None, description="label of the reference link of paired.md "
                                    "(default: the first link); not part of any point's identity")
 
@@ -316,6 +185,16 @@ class Scenario(_Strict):
         if isinstance(self.snr_db, SNRRange):
             return self.snr_db.points()
         return [float(v) for v in self.snr_db]
+
+    def executor_spec(self, override: str | None = None) -> ExecutorSpec:
+        """The scenario's executor, or executor type ``override`` (``--executor``) with that type's defaults when it
+        is another type than the scenario's."""
+        if override is None or override == self.executor.type:
+            return self.executor
+        try:
+            return ExecutorSpec(type=override)
+        except ValidationError as err:
+            raise UserError(f"--executor: {err.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
     def display_names(self) -> dict[str, dict[str, str]]:
         """``{"link": {key: display}, "channel": {key: display}}`` for the entries that have a ``label``."""
@@ -413,75 +292,9 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        where, message = _describe_error(Scenario, _first_error(err))
+        where, message = describe_error(Scenario, first_error(err))
         raise UserError(f"{source}: {format_location(where)}: {message}") from None
     except RecursionError:
         raise UserError(f"{source}: nested too deeply to be a scenario") from None
     except UserError as err:  # raised while importing a user's module:Class
         raise UserError(f"{source}: {err}") from None
-
-
-def format_location(where: tuple[str | int, ...]) -> str:
-    """``("links", 0, "k")`` -> ``links[0].k``."""
-    text = ""
-    for part in where:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            continue
-        name = part if re.fullmatch(r"[\w.+-]+", part) else repr(part)  # repr keeps odd keys on one line
-        text += f".{name}" if text else name
-    return text or "(top level)"
-
-
-_UNION_TAGS = re.compile(r"^(list\[.*\]|SNRRange|function-.*|.*\[.*\])$")
-
-
-def _describe_error(model: type[BaseModel], error: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
-    """Location and one-line message of a pydantic error dict, with nested :class:`FieldError` locations."""
-    where = tuple(part for part in error["loc"] if not (isinstance(part, str) and _UNION_TAGS.match(part)))
-    cause = (error.get("ctx") or {}).get("error")
-    if isinstance(cause, FieldError):
-        return where + cause.where, cause.message
-    if error["type"] == "extra_forbidden":
-        allowed = _allowed_fields(model, where[:-1])
-        return where, f"unknown field; allowed: {', '.join(allowed)}" if allowed else "unknown field"
-    if error["type"] == "missing":
-        return where, "required field is missing"
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    given = error.get("input")
-    if error["type"] not in ("value_error",) and _short(given):
-        message += f" (got {given!r})"
-    return where, message
-
-
-def _short(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) and len(repr(value)) <= 60
-
-
-def _allowed_fields(model: type[BaseModel], where: tuple[str | int, ...]) -> list[str]:
-    """Field names of the model found at ``where`` below ``model`` (empty when it cannot be followed)."""
-    current: Any = model
-    for part in where:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return []
-        current = _model_in(fields[part].annotation)
-        if current is None:
-            return []
-    return sorted(getattr(current, "model_fields", {}))
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-

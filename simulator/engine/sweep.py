@@ -36,8 +36,8 @@ import simulator
 from simulator.config.assemble import build_components
 from simulator.config.scenario import Scenario
 from simulator.core.errors import UserError, one_line
+from simulator.core.executor import LinkJob
 from simulator.core.numerics import describe_numerics, numerics_of, torch_threads
-from simulator.engine.executors import EXECUTORS, LinkJob
 from simulator.engine.progress import SweepProgress
 from simulator.engine.runner import Point, PointResult
 from simulator.io.atomic import read_json, write_text
@@ -94,7 +94,8 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
     results_path = out / "results.csv"
-    executor_name = executor or scenario.executor.type
+    executor_spec = scenario.executor_spec(executor)
+    executor_name = executor_spec.type
     numerics = numerics_of(scenario.device, scenario.threads)
     check_numerics(out, numerics)
     # Links are built first: their fingerprints (trained weights) are part of every point's identity.
@@ -154,7 +155,7 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
     try:
         try:
             if jobs:
-                EXECUTORS[executor_name]().run(scenario, jobs, on_point_done, bar.advance, links=links,
+                executor_spec.build().run(scenario, jobs, on_point_done, bar.advance, links=links,
                                                channels=channels)
         finally:
             bar.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.engine.executors.base import Executor
+from simulator.core.executor import Executor
 
 
 class LocalExecutor(Executor):

@@ -19,13 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from simulator.core.errors import UserError
-from simulator.engine.executors.base import Executor
+from simulator.core.executor import Executor
+from simulator.core.params import Params
 
 INSTALL_HINT = "the ray executor needs Ray: install the ray extra (pip install 'semsim[ray]')"
 
@@ -42,10 +46,31 @@ def import_ray():
     return ray
 
 
+RAY_ADDRESS = re.compile(r"^(auto|(ray://)?[A-Za-z0-9_.\[\]:-]+:[0-9]{1,5})$")
+
+
 class RayExecutor(Executor):
     """One Ray task per (link, channel, chunk of SNR points); results stream back as tasks finish."""
 
     description = "tasks on a Ray cluster (executor: {type: ray, address: ...})"
+
+    class Params(Params):
+        address: str | None = Field(default=None, description="Ray cluster: auto, host:port or ray://host:port; "
+                                    "unset: start a local Ray instance")
+        num_cpus: float | None = Field(default=None, gt=0, le=1024, description="CPUs reserved by each task "
+                                       "(default: the scenario's threads, which each task computes with)")
+        num_gpus: float = Field(default=0, ge=0, le=64, description="GPUs reserved by each task")
+        chunk_points: int = Field(default=1, ge=1, le=10_000, description="SNR points per task")
+        max_retries: int = Field(default=3, ge=0, le=100, description="re-runs of a task whose worker died")
+        local_cpus: int | None = Field(default=None, ge=1, le=4096,
+                                       description="CPUs of the local Ray instance (default: all of this machine)")
+
+        @field_validator("address")
+        @classmethod
+        def _address(cls, value: str | None) -> str | None:
+            if value is not None and not RAY_ADDRESS.match(value):
+                raise ValueError(f"invalid Ray address {value!r}; expected auto, host:port or ray://host:port")
+            return value
 
     def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
             channels=None) -> None:
@@ -53,7 +78,7 @@ class RayExecutor(Executor):
         from simulator.config.assemble import build_data, build_link
         from simulator.io.artifacts import cache_root
 
-        spec = scenario.executor
+        spec = self.params
         cache = str(cache_root().resolve())
         # Build (and so train and cache) every link here, once, before any worker needs it.
         links = links or {}
