@@ -71,8 +71,6 @@ class DigitalLink(Link):
     def encode(self, batch: TensorDict) -> TensorDict:
         return {"symbols": self.modem.modulate(batch["bits"])}
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return encoded["symbols"]
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         return {"bits": self.modem.demodulate(received.symbols, received.no_eff)}

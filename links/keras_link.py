@@ -46,6 +46,7 @@ from simulator.core.errors import UserError, one_line
 from simulator.core.link import TensorDict
 from simulator.core.params import Params
 from simulator.core.registry import import_attribute
+from simulator.core.snr import normalize_energy
 from simulator.interop.bridge import import_tf, to_tf, to_torch
 from simulator.io.artifacts import file_fingerprint
 
@@ -194,12 +195,8 @@ class KerasLink(ImageLink):
     def encode(self, batch: TensorDict) -> TensorDict:
         """``symbols`` ``[B, n]`` complex64 with unit average energy per example."""
         reals = self._encode_reals(batch["images"])
-        symbols = torch.view_as_complex(reals.reshape(reals.shape[0], -1, 2).contiguous())
-        energy = (symbols.abs() ** 2).mean(dim=1, keepdim=True).clamp_min(1e-12)
-        return {"symbols": symbols / energy.sqrt()}
+        return {"symbols": normalize_energy(torch.view_as_complex(reals.reshape(reals.shape[0], -1, 2).contiguous()))}
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return encoded["symbols"]
 
     @torch.no_grad()
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:

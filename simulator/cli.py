@@ -138,15 +138,25 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _build_components(scenario) -> list[str]:
-    """Build every link (loading or training its artifacts) and channel of ``scenario``; one report line each.
+    """Build every link (loading or training its artifacts) and channel of ``scenario`` and send one checked batch
+    of 8 examples through each link and the first channel at the first SNR; one report line each.
 
-    A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.config.assemble`).
+    A component that cannot be built raises a :class:`UserError` naming it (:mod:`simulator.core.spec`), a link
+    that breaks the protocol one from :mod:`simulator.core.checked_link`.
     """
     from simulator.config.assemble import build_components
+    from simulator.core.checked_link import probe
 
     links, channels = build_components(scenario)
+    channel_name, channel = next(iter(channels.items()))
+    snr = scenario.snr_points()[0]
     uses = list(dict.fromkeys(link.channel_uses for link in links.values()))
-    lines = [f"  link {label!r}: built, {link.channel_uses} channel uses per example" for label, link in links.items()]
+    lines = []
+    for label, link in links.items():
+        values = probe(link, label, channel, snr, seed=scenario.seed)
+        shown = ", ".join(f"{metric} {value:.3g}" for metric, value in values.items())
+        lines.append(f"  link {label!r}: built, {link.channel_uses} channel uses per example; one batch of 8 on "
+                     f"{channel_name} at {snr:g} dB passed every check ({shown})")
     for label, channel in channels.items():
         overheads = [f"{100 * channel.pilot_overhead(n):.1f} % at {n}" for n in uses if channel.pilot_overhead(n) > 0]
         lines.append(f"  channel {label!r}: built" + (f", pilot overhead {', '.join(overheads)} channel uses"

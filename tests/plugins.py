@@ -29,10 +29,6 @@ class CountingLink(DigitalLink):
         CALLS["encode"] += 1
         return super().encode(batch)
 
-    def modulate(self, encoded, snr_db):
-        CALLS["modulate"] += 1
-        return super().modulate(encoded, snr_db)
-
     def receive(self, received, snr_db):
         CALLS["receive"] += 1
         CALLS["received_examples"] += received.symbols.shape[0]
@@ -57,8 +53,8 @@ class PhaseByLink(Link):
     def encode(self, batch):
         return {"bpsk": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
 
-    def modulate(self, encoded, snr_db):
-        CALLS["adaptive_modulate"] += 1
+    def adapt_to_snr(self, encoded, snr_db):
+        CALLS["adapt_to_snr"] += 1
         return encoded["bpsk"] * torch.polar(torch.ones_like(snr_db), snr_db)[:, None]
 
     def receive(self, received, snr_db):
@@ -70,13 +66,13 @@ class PhaseByLink(Link):
 
 
 class WrongShapeLink(DigitalLink):
-    def modulate(self, encoded, snr_db):
-        return encoded["symbols"][:, :-1]
+    def encode(self, batch):
+        return {"symbols": super().encode(batch)["symbols"][:, :-1]}
 
 
 class WrongPowerLink(DigitalLink):
-    def modulate(self, encoded, snr_db):
-        return 2.0 * encoded["symbols"]
+    def encode(self, batch):
+        return {"symbols": 2.0 * super().encode(batch)["symbols"]}
 
 
 class RaisingLink(DigitalLink):
@@ -91,8 +87,8 @@ class NotALink:
 class Complex128Link(DigitalLink):
     """Right shape and power, but double-precision symbols."""
 
-    def modulate(self, encoded, snr_db):
-        return encoded["symbols"].to(torch.complex128)
+    def encode(self, batch):
+        return {"symbols": super().encode(batch)["symbols"].to(torch.complex128)}
 
 
 class TensorEstimateLink(DigitalLink):
@@ -124,8 +120,8 @@ class ColumnPredictionLink(ImageLink):
     def channel_uses(self) -> int:
         return 4
 
-    def modulate(self, encoded, snr_db):
-        return torch.ones(encoded["images"].shape[0], 4, dtype=torch.complex64)
+    def encode(self, batch):
+        return {"symbols": torch.ones(batch["images"].shape[0], 4, dtype=torch.complex64)}
 
     def receive(self, received, snr_db):
         return {"prediction": torch.zeros(received.symbols.shape[0], 1, dtype=torch.int64)}
@@ -159,8 +155,8 @@ class PatternLink(Link):
     def sample(self, batch_index, batch_size, generator):
         return {"index": batch_index * batch_size + torch.arange(batch_size)}
 
-    def modulate(self, encoded, snr_db):
-        return torch.ones(encoded["index"].shape[0], self.params.symbols, dtype=torch.complex64)
+    def encode(self, batch):
+        return {"symbols": torch.ones(batch["index"].shape[0], self.params.symbols, dtype=torch.complex64)}
 
     def receive(self, received, snr_db):
         return {"prediction": torch.zeros(received.symbols.shape[0], dtype=torch.int64)}
@@ -190,8 +186,8 @@ class AnalogMSELink(Link):
         bits = torch.randint(0, 2, (batch_size, self.params.symbols, 2), generator=generator)
         return {"x": torch.complex(1 - 2 * bits[..., 0].float(), 1 - 2 * bits[..., 1].float()) / 2**0.5}
 
-    def modulate(self, encoded, snr_db):
-        return encoded["x"]
+    def encode(self, batch):
+        return {"symbols": batch["x"]}
 
     def receive(self, received, snr_db):
         return {"y": received.symbols}
@@ -282,8 +278,8 @@ class WeightFileLink(Link):
     def sample(self, batch_index, batch_size, generator):
         return {"bits": torch.randint(0, 2, (batch_size, 64), generator=generator)}
 
-    def modulate(self, encoded, snr_db):
-        return (1.0 - 2.0 * encoded["bits"].float()).to(torch.complex64)
+    def encode(self, batch):
+        return {"symbols": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
 
     def receive(self, received, snr_db):
         return {"bits": (received.symbols.real < self.threshold).long()}
@@ -321,3 +317,17 @@ class ConvReceiverLink(AnalogMSELink):
 
         error = torch.view_as_real(estimate["y"] - batch["x"])
         return {"mse": Mean(mse_per_example(error, torch.zeros_like(error)))}
+
+
+class LegacyModulateLink(DigitalLink):
+    """A link written for the old protocol, with a ``modulate`` step."""
+
+    def modulate(self, encoded, snr_db):
+        return encoded["symbols"]
+
+
+class NoSymbolsLink(DigitalLink):
+    """``encode`` forgets to return the symbols."""
+
+    def encode(self, batch):
+        return {"coded": super().encode(batch)["symbols"]}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from conftest import scenario_dict
@@ -63,9 +65,10 @@ def test_validate_build_reports_each_link_and_channel(tmp_path, capsys, monkeypa
     assert main(["validate", "--build", path]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{path}: valid; 2 links x 2 channels")
-    assert out[1:] == [
-        "  link 'qpsk': built, 128 channel uses per example",
-        "  link 'bpsk': built, 256 channel uses per example",
+    probe = "one batch of 8 on awgn at 0 dB passed every check"
+    assert re.fullmatch(rf"  link 'qpsk': built, 128 channel uses per example; {probe} \(ber 0\.\d+, bler 1\)", out[1])
+    assert re.fullmatch(rf"  link 'bpsk': built, 256 channel uses per example; {probe} \(ber 0\.\d+, bler 1\)", out[2])
+    assert out[3:] == [
         "  channel 'awgn': built",
         "  channel 'ofdm': built, pilot overhead 50.0 % at 128, 33.3 % at 256 channel uses",
     ]
@@ -84,6 +87,20 @@ def test_validate_build_shows_constructor_errors_that_plain_validate_cannot(tmp_
     capsys.readouterr()
     assert main(["validate", "--build", path]) == 2
     assert capsys.readouterr().err.splitlines() == [expected]
+
+
+@pytest.mark.parametrize("link, expected", [
+    ("plugins:WrongPowerLink", "semsim: error: link 'broken': encode()['symbols']: symbols have average energy 4 per "
+                               "example; expected 1"),
+    ("plugins:LegacyModulateLink", "semsim: error: link 'broken': LegacyModulateLink.modulate() is no longer part"),
+])
+def test_validate_build_sends_one_checked_batch_through_each_link(tmp_path, capsys, monkeypatch, link, expected):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, scenario_dict(links=[QPSK, {"name": "broken", "type": link, "block_bits": 256}]))
+    assert main(["validate", "--build", path]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and errors[0].startswith(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
 
 
 def test_run_with_a_refusing_constructor_is_one_line_and_writes_nothing(tmp_path, capsys):

@@ -54,7 +54,7 @@ def accuracy_at(link, snr_db: float) -> float:
     test = link.data.split("test")
     snr = torch.full((len(test),), snr_db)
     with torch.no_grad(), seeded(0):
-        received = CHANNELS.resolve("awgn")()(link.modulate(link.encode({"images": test.images}), None), snr)
+        received = CHANNELS.resolve("awgn")()(link.encode({"images": test.images})["symbols"], snr)
         return float((link.receive(received, snr)["prediction"] == test.labels).float().mean())
 
 
@@ -76,7 +76,7 @@ def test_symbols_have_unit_energy_per_example(trained):
     images = link.data.split("test").images[:50]
     # scale some images so that per-batch normalisation would give them different energies
     images = images * torch.linspace(0.1, 1.0, 50)[:, None, None, None]
-    symbols = link.modulate(link.encode({"images": images}), None)
+    symbols = link.encode({"images": images})["symbols"]
     assert symbols.dtype == torch.complex64 and symbols.shape == (50, link.channel_uses)
     torch.testing.assert_close(symbols.abs().square().mean(dim=1), torch.ones(50), atol=1e-5, rtol=0)
 
@@ -85,9 +85,9 @@ def test_an_example_does_not_depend_on_its_batch_mates(trained):
     link, _ = trained
     images = link.data.split("test").images[:64]
     channel = CHANNELS.resolve("awgn")()
-    whole = link.modulate(link.encode({"images": images}), None)
+    whole = link.encode({"images": images})["symbols"]
     order = torch.randperm(64, generator=torch.Generator().manual_seed(1))
-    halves = [link.modulate(link.encode({"images": images[order[i : i + 32]]}), None) for i in (0, 32)]
+    halves = [link.encode({"images": images[order[i : i + 32]]})["symbols"] for i in (0, 32)]
     torch.testing.assert_close(torch.cat(halves), whole[order])
     with seeded(3):
         received = channel(whole, torch.full((64,), 0.0))

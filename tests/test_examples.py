@@ -93,7 +93,7 @@ def test_symbols_have_unit_energy_per_example_and_bad_sizes_are_refused(example)
     data = build_data(scenario)
     link = build_link(scenario.links[0], scenario, data)
     batch = link.sample(0, 50, torch.Generator())
-    symbols = link.modulate(link.encode(batch), None)
+    symbols = link.encode(batch)["symbols"]
     assert symbols.dtype == torch.complex64 and symbols.shape == (50, 8)
     assert torch.allclose(symbols.abs().pow(2).mean(dim=1), torch.ones(50), atol=1e-5)
     too_many = parse_scenario(scenario_dict(data={"type": "digits"},

@@ -92,7 +92,7 @@ def test_kd_analog_symbols_have_unit_energy_per_example(kd_links):
     generator = torch.Generator().manual_seed(0)
     for symbols, link in kd_links.items():
         batch = link.sample(0, 50, generator)
-        x = link.modulate(link.encode(batch), None)
+        x = link.encode(batch)["symbols"]
         assert x.dtype == torch.complex64 and x.shape == (50, symbols)
         torch.testing.assert_close(x.abs().pow(2).mean(dim=1), torch.ones(50), atol=1e-5, rtol=0)
     assert kd_links[4].pca.components == 8 and kd_links[10].pca is None  # PCA branch, padding branch

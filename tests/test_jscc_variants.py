@@ -42,8 +42,8 @@ def test_snr_adaptive_classifier_conditions_both_ends_on_the_snr(cache):
     assert link.snr_adaptive
     images = DigitsSource().split("test").images[:4]
     encoded = link.encode({"images": images})
-    low = link.modulate(encoded, torch.full((4,), -5.0))
-    high = link.modulate(encoded, torch.full((4,), 15.0))
+    low = link.adapt_to_snr(encoded, torch.full((4,), -5.0))
+    high = link.adapt_to_snr(encoded, torch.full((4,), 15.0))
     assert low.shape == (4, 8) and not torch.allclose(low, high)
     assert torch.allclose(low.abs().pow(2).mean(dim=1), torch.ones(4), atol=1e-5)
     facts = link.describe()
@@ -65,7 +65,7 @@ def test_snr_adaptive_settings_are_checked(fields, message):
 def test_reconstruction_learns_images_and_scores_psnr_ssim_and_accuracy(recon):
     test = DigitsSource().split("test")
     batch = {"images": test.images[:120], "labels": test.labels[:120]}
-    symbols = recon.modulate(recon.encode(batch), None)
+    symbols = recon.encode(batch)["symbols"]
     from simulator.core.channel import ChannelOutput
 
     clean = ChannelOutput(symbols=symbols, no_eff=torch.zeros(120, 8))

@@ -30,7 +30,9 @@ def run_cli(tmp_path, capsys, data: dict) -> tuple[int, list[str]]:
 
 
 @pytest.mark.parametrize("link, expected", [
-    ("plugins:Complex128Link", "modulate() returned torch.complex128; expected complex64"),
+    ("plugins:Complex128Link", "encode()['symbols'] is torch.complex128; expected complex64"),
+    ("plugins:NoSymbolsLink", "encode() returned no 'symbols' (keys: 'coded')"),
+    ("plugins:LegacyModulateLink", "LegacyModulateLink.modulate() is no longer part of the link protocol"),
     ("plugins:TensorEstimateLink", "receive() must return a dict of tensors"),
     # one receiver call per SNR point and batch of 40 examples
     ("plugins:ShortEstimateLink", "receive() returned 'bits' of shape (39, 1, 256); expected 40 examples"),

@@ -170,12 +170,12 @@ def test_cli_unknown_executor(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SMALL))
     assert main(["run", str(path), "--executor", "nope"]) == 2
-    assert "--executor: unknown executor 'nope'; valid: local, ray" in capsys.readouterr().err
+    assert "--executor: unknown executor type 'nope'; valid: local, ray" in capsys.readouterr().err
 
 
 def test_simulator_and_local_sweeps_do_not_import_ray(tmp_path):
     code = (
-        "import sys, simulator, simulator.cli, simulator.engine.sweep, simulator.engine.executors.base\n"
+        "import sys, simulator, simulator.cli, simulator.engine.sweep, simulator.engine.executors.ray_executor\n"
         "from simulator.config.scenario import parse_scenario\n"
         "from simulator.engine.sweep import run_scenario\n"
         f"run_scenario(parse_scenario({SMALL!r}), {str(tmp_path / 'out')!r}, progress=False)\n"

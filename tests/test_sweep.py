@@ -128,8 +128,7 @@ def test_transmitter_runs_once_per_batch_for_all_points(run_dict):
     run_dict(data)
     batches = 120 // 40
     assert plugins.CALLS["sample"] == batches
-    assert plugins.CALLS["encode"] == batches
-    assert plugins.CALLS["modulate"] == batches  # not once per SNR point and channel
+    assert plugins.CALLS["encode"] == batches  # the transmitter: once per batch, not per SNR point and channel
     # one receiver call per point and batch, holding that point's examples only (a call never mixes points,
     # whose numbers would then depend on their companions)
     assert plugins.CALLS["receive"] == batches * 2 * 3
@@ -142,7 +141,7 @@ def test_snr_adaptive_transmitter_sees_each_points_snr(run_dict):
                 snr_db=[20.0, 25.0, 30.0], metrics=["ber"],
                 monte_carlo={"batch_size": 20, "max_samples": 40, "target_errors": 0})
     table = run_dict(data).table
-    assert plugins.CALLS["adaptive_modulate"] == 2 * 3  # one call per batch and SNR point
+    assert plugins.CALLS["adapt_to_snr"] == 2 * 3  # one call per batch and SNR point
     assert (table["count"] == 0).all()  # rotation undone with the right per-example SNR
 
 

@@ -45,6 +45,7 @@ from simulator.core.channel import Channel, ChannelOutput
 from simulator.core.link import TensorDict
 from simulator.core.params import Params
 from simulator.core.seeding import derive_seed, seeded
+from simulator.core.snr import normalize_energy
 from simulator.data.source import DataSource, Split
 from simulator.io.artifacts import Artifact, artifact
 
@@ -125,9 +126,7 @@ class PowerNormalize(nn.Module):
     example: ``z * sqrt(n / sum |z|^2)``."""
 
     def forward(self, reals: torch.Tensor) -> torch.Tensor:
-        z = torch.view_as_complex(reals.float().reshape(reals.shape[0], -1, 2).contiguous())
-        energy = z.abs().square().mean(dim=1, keepdim=True)
-        return z / energy.clamp_min(1e-12).sqrt()
+        return normalize_energy(torch.view_as_complex(reals.float().reshape(reals.shape[0], -1, 2).contiguous()))
 
 
 def snr_feature(snr_db: torch.Tensor) -> torch.Tensor:
@@ -138,7 +137,7 @@ def snr_feature(snr_db: torch.Tensor) -> torch.Tensor:
 class SymbolEncoder(nn.Module):
     """An encoder ``x -> symbols [B, n]`` complex64 in two parts: ``features(x)``, which ignores the SNR, and
     ``to_symbols(features, snr_db)``, which sees it only when ``snr_adaptive``. ``transmit_once`` and
-    ``transmit_at`` split it the way a link's ``encode`` (once per batch) and ``modulate`` (per SNR point) do."""
+    ``transmit_at`` split it the way a link's ``encode`` (once per batch) and ``adapt_to_snr`` (per SNR point) do."""
 
     snr_adaptive: bool = False
 
@@ -391,7 +390,7 @@ class DeepJSCCLink(ImageLink):
         images, teacher = batch["images"], self.models.teacher
         return self.models.codec["encoder"].transmit_once(images if teacher is None else teacher.embed(images))
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+    def adapt_to_snr(self, encoded: TensorDict, snr_db: torch.Tensor) -> torch.Tensor:
         return self.models.codec["encoder"].transmit_at(encoded, snr_db)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:

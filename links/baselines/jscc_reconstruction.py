@@ -127,7 +127,7 @@ class DeepJSCCReconstructionLink(ImageLink):
     def encode(self, batch: TensorDict) -> TensorDict:
         return self.codec["encoder"].transmit_once(batch["images"])
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+    def adapt_to_snr(self, encoded: TensorDict, snr_db: torch.Tensor) -> torch.Tensor:
         return self.codec["encoder"].transmit_at(encoded, snr_db)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:

@@ -14,6 +14,7 @@ from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from simulator.core.channel import ChannelOutput
 from simulator.core.link import TensorDict
+from simulator.core.snr import normalize_energy
 
 
 class KDAnalogLink(ImageLink):
@@ -66,11 +67,8 @@ class KDAnalogLink(ImageLink):
 
     def encode(self, batch: TensorDict) -> TensorDict:
         reals = self.to_reals(self.features.student(batch["images"]))
-        scale = math.sqrt(self.params.symbols) / reals.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return {"symbols": torch.view_as_complex((reals * scale).reshape(len(reals), -1, 2).contiguous())}
+        return {"symbols": normalize_energy(torch.view_as_complex(reals.reshape(len(reals), -1, 2).contiguous()))}
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return encoded["symbols"]
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         reals = torch.view_as_real(received.symbols.contiguous()).reshape(len(received.symbols), -1)

@@ -157,8 +157,6 @@ class SeparateLink(ImageLink):
     def encode(self, batch: TensorDict) -> TensorDict:
         return {"symbols": self.modem.modulate(batch["bits"])}
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return encoded["symbols"]
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         """``prediction`` ``[B]`` int64 (-1 for a lost image under ``on_failure: error``), the decoded LDPC

@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from simulator.core.params import Params
+from simulator.core.snr import normalize_energy
 
 
 class CATParams(Params):
@@ -125,10 +126,6 @@ class CATEncoder(nn.Module):
         code = code.reshape(batch, self.params.max_symbols, 2)
         return normalize_energy(torch.complex(code[:, :symbols, 0], code[:, :symbols, 1]))
 
-
-def normalize_energy(symbols: torch.Tensor) -> torch.Tensor:
-    """``symbols`` ``[B, n]`` complex scaled to unit average energy per example (``mean |x|^2 = 1`` per row)."""
-    return symbols / symbols.abs().pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-8)
 
 
 class CATDecoder(nn.Module):

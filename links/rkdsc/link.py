@@ -57,10 +57,13 @@ class RKDSCLink(ImageLink):
         return None if self.device != "cpu" else CPU_CALL_IMAGES
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        return {"embedding": self.models.student(batch["images"])}
+        embedding = self.models.student(batch["images"])
+        if self.snr_adaptive:
+            return {"embedding": embedding}
+        return {"embedding": embedding, "symbols": self.models.encoder(embedding, None, self.params.symbols)}
 
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        return self.models.encoder(encoded["embedding"], snr_db, self.params.symbols)  # snr_db unused without SNR input
+    def adapt_to_snr(self, encoded: TensorDict, snr_db: torch.Tensor) -> torch.Tensor:
+        return self.models.encoder(encoded["embedding"], snr_db, self.params.symbols)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         embedding = self.models.decoder(received.symbols, received.no_eff, snr_db)

@@ -4,16 +4,18 @@ A link is ``source -> transmitter -> channel -> receiver -> metrics``. The Monte
 
     batch    = link.sample(batch_index, batch_size, generator)   # payload: bits, or images and labels
     encoded  = link.encode(batch)                                 # SNR-independent transmitter work, once per batch
-    symbols  = link.modulate(encoded, snr_db)                     # [batch, n] complex64, unit energy per example
+    symbols  = encoded["symbols"]                                 # [batch, n] complex64, unit energy per example
     received = channel(symbols, snr_db)                           # simulator.channels.ChannelOutput
-    estimate = link.receive(received, snr_db)                     # receiver, on several SNR points at once
+    estimate = link.receive(received, snr_db)                     # receiver
     tallies  = link.score(batch, estimate)                        # {metric: Tally or Mean}, per example
 
 Sweeps are cheap per point because the runner calls ``sample`` and ``encode`` once per Monte-Carlo batch and
-reuses the result for every channel and SNR point. A link whose transmitter does not look at the SNR
-(``snr_adaptive = False``, the default) also gets ``modulate`` called once per batch with ``snr_db=None``;
-an SNR-adaptive transmitter puts only its SNR-dependent part in ``modulate``. ``receive`` is called on packed
-batches holding several SNR points, so it must treat ``snr_db`` per example.
+reuses the result for every channel and SNR point. A transmitter that depends on the SNR (``snr_adaptive =
+True``) puts its SNR-independent part in ``encode`` and its SNR-dependent last step in ``adapt_to_snr(encoded,
+snr_db)``, which the runner calls per point with ``snr_db`` ``[batch]`` in dB and which returns the symbols.
+``receive`` gets ``snr_db`` per example too. Every call is checked against this contract
+(:class:`simulator.core.checked_link.CheckedLink`); symbols are normalised with
+:func:`simulator.core.snr.normalize_energy`.
 
 Payloads, encodings and estimates are dicts of tensors whose first dimension is the batch.
 Links register through the ``semsim.links`` entry-point group (see ``pyproject.toml``) or are named in YAML by
@@ -73,7 +75,8 @@ class Link(ABC):
     description: ClassVar[str] = ""
     #: metrics this link reports; the first one drives the Monte-Carlo stopping rule.
     metrics: ClassVar[tuple[str, ...]] = ()
-    #: whether ``modulate`` depends on the SNR (then it runs once per SNR point instead of once per batch).
+    #: whether the transmitter depends on the SNR: then the runner calls :meth:`adapt_to_snr` per SNR point for
+    #: the symbols, instead of taking ``encode(batch)["symbols"]`` once per batch (a link may set it per instance).
     snr_adaptive: ClassVar[bool] = False
 
     class Params(Params):
@@ -93,7 +96,7 @@ class Link(ABC):
     def receive_batch_hint(self) -> int | None:
         """Largest number of examples the receiver handles efficiently in one call, or ``None`` for no limit.
 
-        The runner cuts a point's batch into equal receiver calls (and, for an SNR-adaptive link, ``modulate``
+        The runner cuts a point's batch into equal receiver calls (and, for an SNR-adaptive link, ``adapt_to_snr``
         calls) of at most this size and at most the scenario's ``monte_carlo.max_receiver_batch``. It is part of
         the link's code, so a link's results may depend on it only through the thread count (its numerics).
         """
@@ -108,16 +111,18 @@ class Link(ABC):
     def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
         """Payload of Monte-Carlo batch ``batch_index``; draw randomness only from ``generator``."""
 
-    def encode(self, batch: TensorDict) -> TensorDict:
-        """SNR-independent transmitter work (run once per batch). Default: the payload itself."""
-        return batch
-
     @abstractmethod
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
-        """Channel symbols ``[batch, n]`` complex64 with unit average energy per example.
+    def encode(self, batch: TensorDict) -> TensorDict:
+        """SNR-independent transmitter work, run once per batch.
 
-        ``snr_db`` is ``None`` unless the link is ``snr_adaptive``; then it is ``[batch]`` in dB.
+        Returns a dict of tensors; unless the link is :attr:`snr_adaptive`, it holds the channel symbols as
+        ``"symbols"``: ``[batch, n]`` complex64 with unit average energy per example.
         """
+
+    def adapt_to_snr(self, encoded: TensorDict, snr_db: torch.Tensor) -> torch.Tensor:
+        """SNR-adaptive links only: the channel symbols ``[batch, n]`` complex64 (unit average energy per example)
+        from ``encode``'s output and the SNR ``snr_db`` ``[batch]`` in dB, which may differ per example."""
+        raise NotImplementedError(f"{type(self).__name__} sets snr_adaptive but does not implement adapt_to_snr")
 
     @abstractmethod
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:

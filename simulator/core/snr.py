@@ -1,4 +1,4 @@
-"""SNR conventions, in one place.
+"""SNR and power conventions, in one place.
 
 semsim's SNR is **Es/N0 per complex channel use, in dB**, given per example. Transmitted symbols have unit average
 energy per example, so the noise variance per complex dimension is ``no = 10**(-snr_db/10)``.
@@ -16,6 +16,13 @@ import torch
 def noise_variance(snr_db: torch.Tensor) -> torch.Tensor:
     """Noise variance per complex dimension ``10**(-snr_db/10)``; same shape as ``snr_db``, float32."""
     return torch.pow(10.0, -snr_db.to(torch.float32) / 10.0)
+
+
+def normalize_energy(symbols: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``symbols`` ``[batch, n]`` complex, each example scaled to unit average energy (``mean |x|^2 = 1`` per
+    row), the power every transmitter must deliver; differentiable, and ``eps`` keeps an all-zero row finite."""
+    energy = symbols.abs().square().mean(dim=-1, keepdim=True)
+    return symbols / energy.clamp_min(eps).sqrt()
 
 
 def ebno_db(esno_db: float, bits_per_use: float) -> float:

@@ -31,21 +31,13 @@ import numpy as np
 import torch
 
 from simulator.core.channel import Channel, ChannelOutput
-from simulator.core.errors import UserError
+from simulator.core.checked_link import CheckedLink
 from simulator.core.link import Link, TensorDict
 from simulator.core.metrics import METRICS, Mean, Tally, mean_interval, merge_moments
 from simulator.core.seeding import derive_seed, seeded
 
 if TYPE_CHECKING:
     from simulator.config.scenario import MonteCarlo
-
-#: relative tolerance on the batch-average symbol energy a transmitter must meet (unit energy per example).
-POWER_TOLERANCE = 0.1
-
-
-class LinkError(UserError):
-    """A link broke the link protocol (wrong shape, dtype or power, or it raised)."""
-
 
 @dataclass(frozen=True)
 class Point:
@@ -138,6 +130,7 @@ def run_points(
     others finish); ``on_progress`` receives the number of examples each batch added, over all points, plus the
     unused budget of points that stopped early.
     """
+    checked = CheckedLink(link, link_label)
     n = link.channel_uses
     means = {m for m in metrics if METRICS.resolve(m).kind == "mean"}
     results = {
@@ -157,19 +150,16 @@ def run_points(
     while active:
         t0 = time.perf_counter()
         with seeded(derive_seed(seed, "source", batch_index), device) as generator:
-            batch = _call(link_label, "sample", link.sample, batch_index, batch_size, generator)
-        encoded = _call(link_label, "encode", link.encode, batch)
-        shared_symbols = None
-        if not link.snr_adaptive:
-            shared_symbols = _call(link_label, "modulate", link.modulate, encoded, None)
-            check_symbols(link_label, shared_symbols, batch_size, n)
+            batch = checked.sample(batch_index, batch_size, generator)
+        encoded = checked.encode(batch)
+        shared_symbols = None if link.snr_adaptive else checked.transmit(encoded, examples=batch_size)
         shared_seconds = (time.perf_counter() - t0) / len(active)
 
         by_channel: dict[str, list[Point]] = {}
         for p in active:
             by_channel.setdefault(p.channel, []).append(p)
         for channel_label, channel_points in by_channel.items():
-            _run_channel(link, link_label, channels[channel_label], channel_points, batch, encoded,
+            _run_channel(checked, channels[channel_label], channel_points, batch, encoded,
                          shared_symbols, batch_index, seed, device, call_limit, results)
         for p in active:
             r = results[p]
@@ -201,7 +191,7 @@ def run_points(
     return [results[p] for p in points]
 
 
-def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbols, batch_index, seed, device,
+def _run_channel(checked: CheckedLink, channel, points, batch, encoded, shared_symbols, batch_index, seed, device,
                  call_limit, results) -> None:
     """Transmitter (SNR-adaptive links), channel, receiver and scoring of one batch at each point on
     ``channel``. Every call covers one point's batch only, cut into the same equal pieces of at most
@@ -215,46 +205,26 @@ def _run_channel(link, link_label, channel, points, batch, encoded, shared_symbo
         snr = torch.full((batch_size,), p.snr_db, dtype=torch.float32, device=device)
         symbols = shared_symbols
         if symbols is None:  # SNR-adaptive transmitter
-            pieces = []
-            for part in pieces_of_batch:
-                piece = _call(link_label, "modulate", link.modulate, {k: v[part] for k, v in encoded.items()},
-                              snr[part])
-                check_symbols(link_label, piece, part.stop - part.start, link.channel_uses)
-                pieces.append(piece)
-            symbols = torch.cat(pieces)
+            symbols = torch.cat([checked.transmit({k: v[part] for k, v in encoded.items()}, snr[part])
+                                 for part in pieces_of_batch])
         with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
             output = channel(symbols, snr)
-        pieces = []
-        for part in pieces_of_batch:
-            piece = _call(link_label, "receive", link.receive, slice_output(output, part.start, part.stop),
-                          snr[part])
-            check_estimate(link_label, piece, part.stop - part.start)
-            pieces.append(piece)
+        pieces = [checked.receive(slice_output(output, part.start, part.stop), snr[part]) for part in pieces_of_batch]
         estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
-        _score(link, link_label, batch, estimate, results[p])
+        _score(checked, batch, estimate, results[p])
         results[p].seconds += time.perf_counter() - t0
 
 
-def _score(link, link_label, batch, estimate, r: PointResult) -> None:
+def _score(checked: CheckedLink, batch: TensorDict, estimate: TensorDict, r: PointResult) -> None:
     """Add one batch's metric counts (or values) of one point to its result ``r``."""
-    batch_size = next(iter(batch.values())).shape[0]
-    tallies = _call(link_label, "score", link.score, batch, estimate)
-    if not isinstance(tallies, dict):
-        raise LinkError(f"link {link_label!r}: score() must return a dict of metric -> Tally or Mean, "
-                        f"got {type(tallies).__name__}")
+    scores = checked.score(batch, estimate, (*r.tallies, *r.moments))
     for metric, acc in r.tallies.items():
-        if metric not in tallies:
-            raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
-        check_tally(link_label, metric, tallies[metric], batch_size)
-        count, trials = tallies[metric].totals()
+        count, trials = scores[metric].totals()
         acc[0] += count
         acc[1] += trials
-        r.record_outcomes(metric, tallies[metric])
+        r.record_outcomes(metric, scores[metric])
     for metric in r.moments:
-        if metric not in tallies:
-            raise LinkError(f"link {link_label!r}: score() returned no {metric!r} (it declared {link.metrics})")
-        check_mean(link_label, metric, tallies[metric], batch_size)
-        r.add_mean(metric, tallies[metric])
+        r.add_mean(metric, scores[metric])
 
 
 def _chunks(total: int, limit: int) -> list[slice]:
@@ -273,83 +243,3 @@ def slice_output(output: ChannelOutput, start: int, stop: int) -> ChannelOutput:
         raw=None if output.raw is None else output.raw[start:stop],
         state={k: v[start:stop] for k, v in output.state.items()},
     )
-
-
-def check_symbols(link_label: str, symbols: object, batch_size: int, n: int) -> None:
-    """Enforce the transmitter contract: complex ``[batch, n]``, finite, unit average energy per example."""
-    if not isinstance(symbols, torch.Tensor):
-        raise LinkError(f"link {link_label!r}: modulate() must return a torch.Tensor, got {type(symbols).__name__}")
-    if symbols.dtype != torch.complex64:
-        raise LinkError(f"link {link_label!r}: modulate() returned {symbols.dtype}; expected complex64 symbols")
-    if tuple(symbols.shape) != (batch_size, n):
-        raise LinkError(
-            f"link {link_label!r}: modulate() returned shape {tuple(symbols.shape)}; expected [batch, channel_uses]"
-            f" = [{batch_size}, {n}]"
-        )
-    energy = symbols.detach().abs().pow(2).mean(dim=1)
-    if not torch.isfinite(energy).all():
-        raise LinkError(f"link {link_label!r}: modulate() returned non-finite symbols")
-    mean = float(energy.mean())
-    if not math.isclose(mean, 1.0, rel_tol=POWER_TOLERANCE):
-        raise LinkError(
-            f"link {link_label!r}: symbols have average energy {mean:.3g} per example; expected 1 "
-            f"(normalise each example to unit average energy, tolerance {POWER_TOLERANCE:.0%})"
-        )
-
-
-def check_estimate(link_label: str, estimate: object, examples: int) -> None:
-    """Enforce the receiver contract: a non-empty dict of tensors, each with ``examples`` rows."""
-    if not isinstance(estimate, dict) or not estimate:
-        raise LinkError(f"link {link_label!r}: receive() must return a dict of tensors with one row per example, "
-                        f"got {type(estimate).__name__}")
-    for key, value in estimate.items():
-        if not isinstance(value, torch.Tensor) or value.dim() == 0 or value.shape[0] != examples:
-            got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
-            raise LinkError(f"link {link_label!r}: receive() returned {key!r} of {got}; expected {examples} examples "
-                            "along the first dimension")
-
-
-def check_tally(link_label: str, metric: str, tally: object, batch_size: int) -> None:
-    """Enforce the scoring contract: a :class:`Tally` with one count per example, ``0 <= count <= trials``."""
-    if not isinstance(tally, Tally):
-        hint = " (a proportion metric takes per-example counts)" if isinstance(tally, Mean) else ""
-        raise LinkError(f"link {link_label!r}: score() returned {type(tally).__name__} for {metric!r}; expected a "
-                        f"simulator.core.metrics.Tally{hint}")
-    count, trials = tally.count, tally.trials
-    trials_ok = not isinstance(trials, torch.Tensor) or trials.dim() == 0 or tuple(trials.shape) == (batch_size,)
-    if not isinstance(count, torch.Tensor) or tuple(count.shape) != (batch_size,) or not trials_ok:
-        shape = tuple(count.shape) if isinstance(count, torch.Tensor) else type(count).__name__
-        raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts of shape {shape}; expected "
-                        f"[batch] = [{batch_size}] (one count per example; check the shape receive() returns)")
-    if (count.is_floating_point() or count.is_complex()) and not bool((count == count.real.round()).all()):
-        raise LinkError(f"link {link_label!r}: score() returned fractional {metric!r} counts; a Tally counts whole "
-                        "errors or successes (for a continuous quantity report a mean metric such as mse or psnr "
-                        "with Mean(values))")
-    if (count < 0).any() or (count > trials).any():
-        raise LinkError(f"link {link_label!r}: score() returned {metric!r} counts outside [0, trials]")
-
-
-def check_mean(link_label: str, metric: str, mean: object, batch_size: int) -> None:
-    """Enforce the scoring contract of a mean metric: :class:`Mean` of ``[batch]`` finite floats."""
-    if not isinstance(mean, Mean):
-        got = type(mean).__name__
-        hint = " (a mean metric takes one float per example: return Mean(values))" if isinstance(mean, Tally) else ""
-        raise LinkError(f"link {link_label!r}: score() returned {got} for {metric!r}; expected a "
-                        f"simulator.core.metrics.Mean{hint}")
-    values = mean.values
-    if not isinstance(values, torch.Tensor) or tuple(values.shape) != (batch_size,) or values.is_complex():
-        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
-        raise LinkError(f"link {link_label!r}: score() returned {metric!r} values of shape {shape}; expected real "
-                        f"[batch] = [{batch_size}] (one value per example)")
-    if not torch.isfinite(values).all():
-        raise LinkError(f"link {link_label!r}: score() returned non-finite {metric!r} values")
-
-
-def _call(link_label: str, what: str, fn, *args) -> TensorDict:
-    """Call a link method; turn an exception raised inside a user's link into a one-line :class:`LinkError`."""
-    try:
-        return fn(*args)
-    except UserError:
-        raise
-    except Exception as err:  # the link is user code: report it by name instead of a traceback
-        raise LinkError(f"link {link_label!r}: {what}() raised {type(err).__name__}: {err}") from err

@@ -77,13 +77,11 @@ class UncodedPixelsLink(ImageLink):
         return self.classes[self.classifier(features).argmax(dim=1)]
 
     def encode(self, batch: TensorDict) -> TensorDict:
-        """``features`` ``[B, 2n]`` float32: pooled, centred, unit energy per example."""
-        return {"features": self._normalised(pooled_pixels(batch["images"], self.pooled_shape))}
-
-    def modulate(self, encoded: TensorDict, snr_db: torch.Tensor | None) -> torch.Tensor:
+        """``features`` ``[B, 2n]`` float32 (pooled, centred, unit energy per example) and the ``symbols``
+        ``[B, n]`` complex64 that carry them: the first half in phase, the second in quadrature."""
+        features = self._normalised(pooled_pixels(batch["images"], self.pooled_shape))
         n = self.params.symbols
-        features = encoded["features"]
-        return torch.complex(features[:, :n], features[:, n:]).to(torch.complex64)
+        return {"features": features, "symbols": torch.complex(features[:, :n], features[:, n:]).to(torch.complex64)}
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         estimate = received.symbols / (1.0 + received.no_eff)
