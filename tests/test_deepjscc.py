@@ -152,7 +152,7 @@ def test_teacher_encoder_reuses_the_rkdsc_teacher_trains_and_sweeps(tmp_path, mo
     cache = tmp_path / "cache"
     monkeypatch.setenv("SEMSIM_CACHE_DIR", str(cache))
     data = DigitsSource()
-    config = LinkContext(data=data).data_config()
+    config = data.key_config()
     stage = pipeline.prepare_teacher(TeacherParams(**TINY_TEACHER), data, config, seed=0)  # as the rkdsc link does
     monkeypatch.setattr(pipeline, "_train_teacher", refuse)
     scenario = scenario_dict(

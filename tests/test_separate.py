@@ -55,7 +55,7 @@ def build(digits, **params) -> SeparateLink:
 
 def reference_teacher(digits):
     """The classifier loaded by the RKD-SC pipeline's own call, independently of the link."""
-    return pipeline.prepare_teacher(TeacherParams(**TEACHER), digits, LinkContext(data=digits).data_config(), 0).teacher
+    return pipeline.prepare_teacher(TeacherParams(**TEACHER), digits, digits.key_config(), 0).teacher
 
 
 def transmit(link: SeparateLink, count: int, snr_db: float):

@@ -374,7 +374,7 @@ class DeepJSCCLink(ImageLink):
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
-        self.models = prepare(self.params, self.data, self.context.data_config(), self.device)
+        self.models = prepare(self.params, self.data, self.data.key_config(), self.device)
         self._complexity: dict[str, int] | None = None
         self.snr_adaptive = self.params.snr_adaptive  # ADJSCC: the last encoder layer sees the SNR
 

@@ -125,7 +125,7 @@ class DigitalFeaturesLink(ImageLink):
         self.blocks, code = ldpc_blocks(p.symbols, p.bits_per_symbol, p.code_rate)
         self.modem = CodedModem(p.bits_per_symbol, code, device=self.device,
                                 scrambler_seed=derive_seed(0, "digital-features", "scrambler"))
-        self.features = prepare_features(p, self.data, self.context.data_config(), self.device)
+        self.features = prepare_features(p, self.data, self.data.key_config(), self.device)
         self.pca, self.quantiser, self.candidates = self._choose_quantiser()
 
     def _choose_quantiser(self) -> tuple[PCA, UniformQuantiser, dict[str, dict[str, float]]]:

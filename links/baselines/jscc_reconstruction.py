@@ -79,7 +79,7 @@ class DeepJSCCReconstructionLink(ImageLink):
         super().__init__(params, context)
         p, data, device = self.params, self.data, self.device
         self.snr_adaptive = p.snr_adaptive
-        config = self.context.data_config()
+        config = self.data.key_config()
         self.teacher = prepare_teacher(p.teacher, data, config, p.train_seed, device)
         train, val = data.split("train"), data.split("val")
         self.image_shape = tuple(train.images.shape[1:])

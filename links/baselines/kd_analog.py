@@ -37,7 +37,7 @@ class KDAnalogLink(ImageLink):
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
-        self.features = f = prepare_features(self.params, self.data, self.context.data_config(), self.device)
+        self.features = f = prepare_features(self.params, self.data, self.data.key_config(), self.device)
         reals, dim = 2 * self.params.symbols, f.embed_dim
         train = f.embeddings["train"]
         #: None when 2 * symbols >= D: the centred embedding is sent, zero-padded

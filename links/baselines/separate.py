@@ -120,7 +120,7 @@ class SeparateLink(ImageLink):
         self._crc_decoder = CRCDecoder(self._crc_encoder, device=self.device)
         self._mean_image = self.data.split("train").images.mean(dim=0).to(self.device)
 
-        stage = prepare_teacher(p.teacher, self.data, self.context.data_config(), p.train_seed, self.device)
+        stage = prepare_teacher(p.teacher, self.data, self.data.key_config(), p.train_seed, self.device)
         self.classifier_artifact = stage.artifact
         self.classifier = stage.teacher
         self._teacher_report = stage.report["teacher"]

@@ -38,7 +38,7 @@ class RKDSCLink(ImageLink):
         if self.params.symbols > self.params.cat.max_symbols:
             raise UserError(f"symbols ({self.params.symbols}) exceeds cat.max_symbols ({self.params.cat.max_symbols})")
         training = PipelineParams(**{name: getattr(self.params, name) for name in PipelineParams.model_fields})
-        self.models = prepare(training, self.data, self.context.data_config(), self.device)
+        self.models = prepare(training, self.data, self.data.key_config(), self.device)
         # an encoder without SNR input (the ablation `cat: {encoder_snr: false}`) runs once per batch
         self.snr_adaptive = self.params.cat.encoder_snr
 

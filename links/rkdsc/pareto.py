@@ -137,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> pd.DataFrame:
     from simulator.config.assemble import build_data
     from simulator.config.scenario import load_scenario
-    from simulator.core.link import LinkContext
     from simulator.core.numerics import torch_threads
 
     if args.random < 0 or any(lam < 0 for lam in args.lambdas):
@@ -154,7 +153,7 @@ def _run(args) -> pd.DataFrame:
     data = build_data(scenario)
     if data is None:
         raise UserError(f"{args.scenario}: the scenario has no data source")
-    config = LinkContext(data=data).data_config()  # the very key material the links use
+    config = data.key_config()  # the very key material the links use
     with torch_threads(scenario.threads):
         return student_study(params, data, config, args.lambdas, range(args.random), scenario.device)
 

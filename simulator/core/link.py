@@ -62,11 +62,6 @@ class LinkContext:
                             "`data: {type: digits}`")
         return self.data
 
-    def data_config(self) -> dict[str, Any]:
-        """The data source's type and parameters (part of the keys of artifacts trained on it)."""
-        data = self.require_data("this")
-        return {"type": getattr(data, "type_name", type(data).__name__), **data.params.model_dump(mode="json")}
-
 
 class Link(ABC):
     """Base class of every link type. See the module docstring for the call sequence."""

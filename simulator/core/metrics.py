@@ -84,56 +84,28 @@ class MeanMetric(Metric):
 METRICS = Registry("metric", entry_point_group="semsim.metrics", base=Metric)
 
 
-@METRICS.register("ber")
-class BitErrorRate(Proportion):
-    label = "bit error rate"
-    description = "bit errors / information bits"
-    log_scale = True
+def _builtin(name: str, class_name: str, base: type[Metric], label: str, description: str, **traits) -> type[Metric]:
+    """Register the built-in metric ``name``: a subclass of ``base`` with its label, description and traits."""
+    return METRICS.register(name)(type(class_name, (base,), {"label": label, "description": description,
+                                                             "__doc__": description, **traits}))
 
 
-@METRICS.register("bler")
-class BlockErrorRate(Proportion):
-    label = "block error rate"
-    description = "erroneous blocks (codewords) / blocks"
-    log_scale = True
+BitErrorRate = _builtin("ber", "BitErrorRate", Proportion, "bit error rate", "bit errors / information bits",
+                        log_scale=True)
+BlockErrorRate = _builtin("bler", "BlockErrorRate", Proportion, "block error rate",
+                          "erroneous blocks (codewords) / blocks", log_scale=True)
+Accuracy = _builtin("accuracy", "Accuracy", Proportion, "top-1 accuracy", "correct top-1 classifications / images",
+                    higher_is_better=True, percent=True)
+MeanSquaredError = _builtin("mse", "MeanSquaredError", MeanMetric, "mean squared error",
+                            "mean over examples of each example's mean squared error (e.g. per-image pixel MSE)")
+PSNR = _builtin("psnr", "PSNR", MeanMetric, "PSNR (dB)",
+                "mean over examples of 10 log10(peak^2 / MSE) of each example, dB", higher_is_better=True)
+SSIM = _builtin("ssim", "SSIM", MeanMetric, "SSIM",
+                "mean structural similarity of each example to its reference (1 = identical)", higher_is_better=True)
+CosineSimilarity = _builtin("cosine", "CosineSimilarity", MeanMetric, "cosine similarity",
+                            "mean cosine similarity of each example's estimate to its reference (e.g. embeddings)",
+                            higher_is_better=True)
 
-
-@METRICS.register("accuracy")
-class Accuracy(Proportion):
-    label = "top-1 accuracy"
-    description = "correct top-1 classifications / images"
-    higher_is_better = True
-    percent = True
-
-
-@METRICS.register("mse")
-class MeanSquaredError(MeanMetric):
-    label = "mean squared error"
-    description = "mean over examples of each example's mean squared error (e.g. per-image pixel MSE)"
-
-
-@METRICS.register("psnr")
-class PSNR(MeanMetric):
-    label = "PSNR (dB)"
-    description = "mean over examples of 10 log10(peak^2 / MSE) of each example, dB"
-    higher_is_better = True
-
-
-@METRICS.register("ssim")
-class SSIM(MeanMetric):
-    label = "SSIM"
-    description = "mean structural similarity of each example to its reference (1 = identical)"
-    higher_is_better = True
-
-
-@METRICS.register("cosine")
-class CosineSimilarity(MeanMetric):
-    label = "cosine similarity"
-    description = "mean cosine similarity of each example's estimate to its reference (e.g. embeddings)"
-    higher_is_better = True
-
-
-#: order of metrics in tables and plots: the built-ins as above, then others alphabetically
 BUILTIN_ORDER = ("ber", "bler", "accuracy", "mse", "psnr", "ssim", "cosine")
 
 

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 from sionna.phy import config as sionna_config
 
@@ -38,7 +37,8 @@ def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[torch.Gene
     """Seed Sionna's generator for ``device`` (which its blocks draw from) and yield it for direct use.
 
     Sionna blocks draw from ``sionna.phy.config.torch_rng(device)``; reseeding it here makes every block call
-    inside the ``with`` reproducible. numpy draws should use ``numpy_rng(seed)`` instead of global state.
+    inside the ``with`` reproducible. numpy draws should use ``np.random.default_rng(derive_seed(...))``, never
+    the global state.
     """
     generator = engine_generator(device)
     generator.manual_seed(seed)
@@ -51,14 +51,9 @@ def engine_generator(device: str | torch.device = "cpu") -> torch.Generator:
     Inside a channel's ``propagate`` it is seeded from the scenario seed, the channel, the SNR point and the
     Monte-Carlo batch, so a channel that draws all its random numbers from it (``torch.randn(...,
     generator=engine_generator(x.device), device=x.device)``) gives results that do not depend on the executor,
-    the packing of points or their order. Sionna's blocks draw from the same generator.
+    the other points or their order. Sionna's blocks draw from the same generator.
     """
     return sionna_config.torch_rng(_sionna_device(device))
-
-
-def numpy_rng(seed: int) -> np.random.Generator:
-    """A numpy generator for ``seed``."""
-    return np.random.default_rng(seed)
 
 
 def _sionna_device(device: str | torch.device) -> str:

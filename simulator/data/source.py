@@ -48,6 +48,10 @@ class DataSource(ABC):
     def split(self, name: Literal["train", "val", "test"]) -> Split:
         """The named split."""
 
+    def key_config(self) -> dict:
+        """The source's type and parameters: part of the key of every artifact trained on it."""
+        return {"type": getattr(self, "type_name", type(self).__name__), **self.params.model_dump(mode="json")}
+
     def test_batch(self, batch_index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """Images and labels of Monte-Carlo batch ``batch_index``: consecutive slices of a fixed permutation of
         the test split, wrapping around (later passes see the images again, under new channel noise)."""
