@@ -8,14 +8,15 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, model_validator
 
+from links.bits_link import BitsLink
 from links.modem import BitsPerSymbol, CodedModem, LDPCParams
 from simulator.core.channel import ChannelOutput
-from simulator.core.link import Link, TensorDict
+from simulator.core.link import TensorDict
 from simulator.core.metrics import Tally
 from simulator.core.params import Params
 
 
-class DigitalLink(Link):
+class DigitalLink(BitsLink):
     """Classical digital link: bits, optional 5G LDPC, 2^m-QAM (BPSK for m=1), APP or max-log demapping.
 
     One example is ``blocks_per_example`` blocks of ``k`` information bits (``block_bits`` when uncoded).
@@ -46,18 +47,11 @@ class DigitalLink(Link):
         super().__init__(params, context)
         p = self.params
         self.modem = CodedModem(p.bits_per_symbol, p.ldpc, p.block_bits, p.demapper, self.device)
+        self.blocks = p.blocks_per_example
 
     @property
     def channel_uses(self) -> int:
-        return self.params.blocks_per_example * self.modem.block_symbols
-
-    @property
-    def info_bits(self) -> int:
-        return self.params.blocks_per_example * self.modem.block_info_bits
-
-    @property
-    def receive_batch_hint(self) -> int | None:
-        return self.modem.receive_batch_hint(self.params.blocks_per_example, self.channel_uses)
+        return self.blocks * self.modem.block_symbols
 
     @property
     def code_rate(self) -> float:
@@ -68,20 +62,11 @@ class DigitalLink(Link):
         bits = torch.randint(0, 2, shape, generator=generator, device=self.device).to(torch.float32)
         return {"bits": bits}
 
-    def encode(self, batch: TensorDict) -> TensorDict:
-        return {"symbols": self.modem.modulate(batch["bits"])}
-
-
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
-        return {"bits": self.modem.demodulate(received.symbols, received.no_eff)}
+        return {"bits": self.decode_bits(received)}
 
     def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
-        wrong = batch["bits"] != estimate["bits"]
-        block_errors = wrong.any(dim=-1)
-        return {
-            "ber": Tally(wrong.sum(dim=(1, 2)), self.info_bits),
-            "bler": Tally(block_errors.sum(dim=1), self.params.blocks_per_example),
-        }
+        return self.bit_errors(batch, estimate)
 
     def describe(self) -> dict[str, Any]:
         m = self.params.bits_per_symbol

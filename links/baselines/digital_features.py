@@ -10,6 +10,7 @@ from pydantic import Field
 from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 from links.baselines.features import PCA, StudentParams, prepare_features
+from links.bits_link import BitsLink
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.modem import LDPC_K_MAX, LDPC_K_MIN, BitsPerSymbol, CodedModem, LDPCParams, ldpc_supported
@@ -96,7 +97,7 @@ def ldpc_blocks(symbols: int, bits_per_symbol: int, code_rate: float) -> tuple[i
         "filling the symbols exactly); use more symbols or a higher bits_per_symbol or code_rate")
 
 
-class DigitalFeaturesLink(ImageLink):
+class DigitalFeaturesLink(ImageLink, BitsLink):
     """Digital semantic features: the student embedding quantised, 5G LDPC-coded, sent by QAM, then classified.
 
     The student and classifier are RKD-SC's stage 1 (see :mod:`links.baselines.features`). The bit budget per
@@ -155,17 +156,9 @@ class DigitalFeaturesLink(ImageLink):
         return self.params.symbols
 
     @property
-    def info_bits(self) -> int:
-        return self.blocks * self.modem.block_info_bits
-
-    @property
     def feature_bits(self) -> int:
         """Bits of the quantised embedding (at most :attr:`info_bits`; the rest is zero padding)."""
         return self.pca.components * self.quantiser.bits
-
-    @property
-    def receive_batch_hint(self) -> int | None:
-        return self.modem.receive_batch_hint(self.blocks, self.channel_uses)
 
     def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
         """``images``, ``labels`` and ``bits`` ``[B, blocks, k]``: the quantised embedding, zero-padded (float)."""
@@ -174,23 +167,14 @@ class DigitalFeaturesLink(ImageLink):
         bits = torch.nn.functional.pad(self.quantiser.to_bits(indices), (0, self.info_bits - self.feature_bits))
         return {**batch, "bits": bits.reshape(batch_size, self.blocks, -1)}
 
-    def encode(self, batch: TensorDict) -> TensorDict:
-        return {"symbols": self.modem.modulate(batch["bits"])}
-
-
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
-        bits = self.modem.demodulate(received.symbols, received.no_eff)
+        bits = self.decode_bits(received)
         features = bits.reshape(len(bits), -1)[:, : self.feature_bits]
         embedding = self.pca.restore(self.quantiser.values(self.quantiser.from_bits(features)))
         return {"prediction": self.features.head(embedding).argmax(dim=1), "bits": bits}
 
     def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
-        wrong = batch["bits"] != estimate["bits"]
-        return {
-            **super().score(batch, estimate),
-            "ber": Tally(wrong.sum(dim=(1, 2)), self.info_bits),
-            "bler": Tally(wrong.any(dim=-1).sum(dim=1), self.blocks),
-        }
+        return {**super().score(batch, estimate), **self.bit_errors(batch, estimate)}
 
     def describe(self) -> dict[str, Any]:
         f, m = self.features, self.params.bits_per_symbol

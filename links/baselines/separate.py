@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 
 from links.baselines.source_codec import CodecName, make_codec
+from links.bits_link import BitsLink
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.modem import (
@@ -49,7 +50,7 @@ CEILING_IMAGES = 1000
 MIN_BUDGET_IMAGES = 100
 
 
-class SeparateLink(ImageLink):
+class SeparateLink(ImageLink, BitsLink):
     """Separate source and channel coding: image codec, CRC, 5G LDPC, QAM; classifier on the decoded image.
 
     The channel-use budget ``symbols`` fixes the bits: ``symbols * bits_per_symbol`` coded bits in ``codewords``
@@ -99,15 +100,15 @@ class SeparateLink(ImageLink):
         self.codec = make_codec(p.codec)
         self._monte_carlo_order = self.data.test_batch(0, min(len(test), CEILING_IMAGES))
         needed = max(self.codec.min_bits(image) for image in self._monte_carlo_order["images"][:MIN_BUDGET_IMAGES])
-        self.codewords, self.n, self.k = plan_code(p.symbols, p.bits_per_symbol, p.code_rate, p.codewords)
+        self.blocks, self.n, self.k = plan_code(p.symbols, p.bits_per_symbol, p.code_rate, p.codewords)
         crc_bits = CRC_BITS[p.crc]
-        if self.codewords * self.k - crc_bits < needed:
+        if self.blocks * self.k - crc_bits < needed:
             least = min_symbols(p.bits_per_symbol, p.code_rate, p.codewords, crc_bits + needed)
             raise UserError(
-                f"symbols ({p.symbols}) is too small for codec {p.codec}: {self.codewords * self.k} information "
-                f"bits less the {crc_bits}-bit CRC leave {self.codewords * self.k - crc_bits}, the images need "
+                f"symbols ({p.symbols}) is too small for codec {p.codec}: {self.blocks * self.k} information "
+                f"bits less the {crc_bits}-bit CRC leave {self.blocks * self.k - crc_bits}, the images need "
                 f"{needed}; use symbols >= {least} (at bits_per_symbol {p.bits_per_symbol}, code_rate {p.code_rate})")
-        self.payload_bits = self.codewords * self.k - crc_bits
+        self.payload_bits = self.blocks * self.k - crc_bits
         try:
             ldpc = LDPCParams(k=self.k, n=self.n, num_iter=p.num_iter, cn_update=p.cn_update)
             self.modem = CodedModem(p.bits_per_symbol, ldpc, demapper=p.demapper, device=self.device,
@@ -132,14 +133,6 @@ class SeparateLink(ImageLink):
     def channel_uses(self) -> int:
         return self.params.symbols
 
-    @property
-    def info_bits(self) -> int:
-        """LDPC information bits per image (source frame, padding and CRC), for Eb/N0 and the BER."""
-        return self.codewords * self.k
-
-    @property
-    def receive_batch_hint(self) -> int | None:
-        return self.modem.receive_batch_hint(self.codewords, self.channel_uses)
 
     def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
         """Images and labels, plus ``bits`` ``[B, codewords, k]`` float {0, 1}: the source-coded, CRC-protected
@@ -152,16 +145,12 @@ class SeparateLink(ImageLink):
 
     def _protect(self, frames: torch.Tensor) -> torch.Tensor:
         """Source frames ``[B, payload_bits]`` -> LDPC information bits ``[B, codewords, k]`` (CRC appended)."""
-        return self._crc_encoder(frames).reshape(len(frames), self.codewords, self.k)
-
-    def encode(self, batch: TensorDict) -> TensorDict:
-        return {"symbols": self.modem.modulate(batch["bits"])}
-
+        return self._crc_encoder(frames).reshape(len(frames), self.blocks, self.k)
 
     def receive(self, received: ChannelOutput, snr_db: torch.Tensor) -> TensorDict:
         """``prediction`` ``[B]`` int64 (-1 for a lost image under ``on_failure: error``), the decoded LDPC
         information ``bits`` ``[B, codewords, k]`` and ``lost`` ``[B]`` bool."""
-        bits = self.modem.demodulate(received.symbols, received.no_eff)
+        bits = self.decode_bits(received)
         frames, valid = self._crc_decoder(bits.flatten(1))
         images, lost = self.reconstruct(frames, valid[:, 0])
         return {"prediction": self.classify(images, lost), "bits": bits, "lost": lost}
@@ -189,12 +178,7 @@ class SeparateLink(ImageLink):
         return prediction
 
     def score(self, batch: TensorDict, estimate: TensorDict) -> dict[str, Tally]:
-        wrong = batch["bits"] != estimate["bits"]
-        return {
-            **super().score(batch, estimate),
-            "ber": Tally(wrong.sum(dim=(1, 2)), self.info_bits),
-            "bler": Tally(wrong.any(dim=-1).sum(dim=1), self.codewords),
-        }
+        return {**super().score(batch, estimate), **self.bit_errors(batch, estimate)}
 
     @cached_property
     def ceiling(self) -> dict[str, float]:
@@ -219,7 +203,7 @@ class SeparateLink(ImageLink):
         return {
             **super().describe(),
             "bits_per_symbol": p.bits_per_symbol,
-            "codewords": self.codewords,
+            "codewords": self.blocks,
             "ldpc_k": self.k,
             "ldpc_n": self.n,
             "code_rate": self.k / self.n,
