@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import torch
 
 import simulator.engine.sweep
 from simulator.config.scenario import parse_scenario
@@ -58,3 +59,12 @@ def interrupted_after(points: int):
         yield
     finally:
         simulator.engine.sweep.point_rows = real_point_rows
+
+
+@pytest.fixture
+def single_thread():
+    """One torch intra-op thread for the test: toy models train several times faster so on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

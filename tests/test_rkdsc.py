@@ -9,6 +9,7 @@ from conftest import scenario_dict
 
 import links.rkdsc.pipeline as pipeline
 from simulator.cli import main
+from simulator.data.source import DigitsSource
 
 TINY = {
     "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
@@ -84,3 +85,14 @@ def test_train_command_prepares_every_link_without_sweeping(cache, tmp_path, cap
     assert "semsim: rkdsc: ready (4 channel uses per example)" in capsys.readouterr().out
     assert len(list(cache.glob("*/meta.json"))) == 4
     assert not (tmp_path / "results").exists()
+
+
+def test_stage1_distillation_lowers_the_loss_and_leaves_the_student_frozen(cache, single_thread):
+    params = pipeline.PipelineParams(**{**TINY, "stage1": {"epochs": 4, "batch_size": 64}})
+    data = DigitsSource()
+    teacher = pipeline.prepare_teacher(params.teacher, data, {"type": "digits"}, params.train_seed)
+    stage = pipeline.prepare_student(params, teacher, data)
+    losses = [h["loss"] for h in stage.report["student"]["history"]]
+    assert len(losses) == 4
+    assert losses[-1] < losses[0] / 2
+    assert not stage.student.training and not any(q.requires_grad for q in stage.student.parameters())

@@ -32,6 +32,7 @@ from links.augment import AugmentParams, augment
 from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
+from links.rkdsc.darts import SearchParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
 from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
 from simulator.channels import CHANNELS
@@ -46,24 +47,6 @@ from simulator.io.artifacts import Artifact, artifact
 #: version of each stage's training code, part of its artifact key: bump a stage's number when a change to its code
 #: changes what it trains, so that weights trained by the old code are not reused under the same key
 RECIPES = {"teacher": 1, "search": 1, "student": 1, "stage2": 1}
-
-
-class SearchParams(Params):
-    """KDL-DARTS (see :mod:`links.rkdsc.darts`)."""
-
-    cells: int = Field(default=3, ge=1, le=12)
-    nodes: int = Field(default=3, ge=1, le=8)
-    channels: int = Field(default=12, ge=2, le=256)
-    epochs: int = Field(default=10, ge=1, le=1000)
-    batch_size: int = Field(default=64, ge=1)
-    weight_lr: float = Field(default=3e-3, gt=0.0)
-    arch_lr: float = Field(default=3e-3, gt=0.0)
-    lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity")
-    complexity: Literal["params", "flops"] = "params"
-    edges_per_node: int = Field(default=2, ge=1, le=8)
-    mode: Literal["darts", "random"] = Field(default="darts", description="darts: KDL-DARTS; random: a genotype "
-                                             "drawn uniformly from the same space (the control)")
-    random_seed: int = Field(default=0, ge=0, description="mode random: which random genotype")
 
 
 class Stage1Params(Params):
@@ -314,13 +297,12 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
-    config = darts.SearchConfig(**p.model_dump(exclude={"mode", "random_seed"}), seed=seed)
     if p.mode == "random":
         generator = torch.Generator().manual_seed(derive_seed(seed, "random-genotype", p.random_seed))
-        result = darts.SearchResult(darts.random_genotype(config, min(train.images.shape[-2:]), generator), [], [])
+        result = darts.SearchResult(darts.random_genotype(p, min(train.images.shape[-2:]), generator), [], [])
     else:
-        result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
-                              val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
+        result = darts.search(p, train.images.to(device), targets["train"]["embedding"],
+                              val.images.to(device), targets["val"]["embedding"], embed_dim, seed=seed, device=device)
     student = darts.build_student(result.genotype, train.images.shape[1], embed_dim)
     metrics = {"mode": p.mode, "genotype": result.genotype.to_dict(), "derived_parameters": count_parameters(student),
                "history": result.history}
