@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import scenario_dict
+import torch
+from conftest import scenario_dict, stopped_after_first_epoch
+from safetensors.torch import load_file
 
 import links.rkdsc.pipeline as pipeline
 from simulator.cli import main
@@ -96,3 +98,27 @@ def test_stage1_distillation_lowers_the_loss_and_leaves_the_student_frozen(cache
     assert len(losses) == 4
     assert losses[-1] < losses[0] / 2
     assert not stage.student.training and not any(q.requires_grad for q in stage.student.parameters())
+
+
+def test_interrupted_stages_resume_to_the_same_weights(cache, monkeypatch, single_thread):
+    """Each trained stage stopped after its first of two epochs, then resumed from its checkpoint, ends with the
+    weights of an uninterrupted run."""
+    two = {stage: {**TINY[stage], "epochs": 2} for stage in ("teacher", "stage1", "stage2")}
+    params, data = pipeline.PipelineParams(**{**TINY, **two}), DigitsSource()
+
+    def weights(models) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: load_file(str(art.weights_path)) for name, art in models.artifacts.items()
+                if art.weights_path.is_file()}
+
+    whole = weights(pipeline.prepare(params, data, {"type": "digits"}))
+    monkeypatch.setenv("SEMSIM_CACHE_DIR", str(cache.parent / "resumed"))
+    with stopped_after_first_epoch() as stopped:
+        for _ in range(3):  # the teacher, the student, stage 2: each stops once
+            with pytest.raises(KeyboardInterrupt):
+                pipeline.prepare(params, data, {"type": "digits"})
+    assert sorted(name.split("-")[0] for name in stopped) == ["stage2", "student", "teacher"]
+    resumed = weights(pipeline.prepare(params, data, {"type": "digits"}))
+    assert whole.keys() == resumed.keys() == {"teacher", "student", "stage2"}
+    for name, tensors in whole.items():
+        assert tensors.keys() == resumed[name].keys()
+        assert all(torch.equal(tensors[k], resumed[name][k]) for k in tensors), name
