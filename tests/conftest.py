@@ -7,10 +7,12 @@ import copy
 from pathlib import Path
 
 import pytest
+import torch
 
 import simulator.engine.sweep
 from simulator.config.scenario import parse_scenario
 from simulator.engine.sweep import run_scenario
+from simulator.io.artifacts import Artifact
 
 BASE_SCENARIO = {
     "name": "test",
@@ -58,3 +60,32 @@ def interrupted_after(points: int):
         yield
     finally:
         simulator.engine.sweep.point_rows = real_point_rows
+
+
+@pytest.fixture
+def single_thread():
+    """One torch intra-op thread for the test: toy models train several times faster so on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def stopped_after_first_epoch():
+    """Inside, every artifact's training raises ``KeyboardInterrupt`` (as Ctrl-C would) right after it saves its
+    first checkpoint, once per artifact; yields the set of the stopped artifacts' directory names."""
+    real_save = Artifact.save_checkpoint
+    stopped: set[str] = set()
+
+    def save_then_stop(self, *args, **kwargs):
+        real_save(self, *args, **kwargs)
+        if self.directory.name not in stopped:
+            stopped.add(self.directory.name)
+            raise KeyboardInterrupt
+
+    Artifact.save_checkpoint = save_then_stop
+    try:
+        yield stopped
+    finally:
+        Artifact.save_checkpoint = real_save

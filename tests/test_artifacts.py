@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from links.training import run_epochs
+from links.training import EpochProgress
 from simulator.core.errors import UserError
 from simulator.io.artifacts import artifact, artifact_key, load_weights
 
@@ -62,16 +62,16 @@ def train(art, epochs: int, stop_after: int | None = None) -> nn.Module:
     data = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
     target = data[:, :2] * 3
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    start, history = art.load_checkpoint(net, optimizer)  # the loop every trainer writes out (links.training)
+    for epoch in EpochProgress("test", start, epochs):
         if stop_after is not None and epoch == stop_after:
             raise KeyboardInterrupt
         loss = nn.functional.mse_loss(net(data), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item()}
-
-    history = run_epochs(art, net, optimizer, epochs, epoch_fn, "test")
+        history.append({"epoch": epoch + 1, "loss": loss.item()})
+        art.save_checkpoint(net, optimizer, epoch + 1, history)
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     return net
 

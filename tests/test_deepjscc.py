@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import scenario_dict
+from conftest import scenario_dict, stopped_after_first_epoch
 from safetensors.torch import load_file
 
 import links.baselines.deepjscc as deepjscc
@@ -121,6 +121,22 @@ def test_training_is_deterministic_given_train_seed(tmp_path, monkeypatch):
         weights.append(load_file(str(link.models.artifact.weights_path)))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    params = deepjscc.DeepJSCCLink.Params(**{**TINY, "epochs": 3})
+    weights = []
+    for name in ("whole", "resumed"):
+        monkeypatch.setenv("SEMSIM_CACHE_DIR", str(tmp_path / name))
+        if name == "resumed":
+            with stopped_after_first_epoch() as stopped, pytest.raises(KeyboardInterrupt):
+                deepjscc.DeepJSCCLink(params, LinkContext(data=DigitsSource()))
+            assert len(stopped) == 1
+        link = deepjscc.DeepJSCCLink(params, LinkContext(data=DigitsSource()))
+        weights.append(load_file(str(link.models.artifact.weights_path)))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert [h["epoch"] for h in link.models.metrics["history"]] == [1, 2, 3]
 
 
 def test_scenario_sweeps_accuracy_with_symbols_channel_uses(trained, run_dict, tmp_path, monkeypatch):

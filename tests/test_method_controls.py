@@ -90,7 +90,7 @@ def test_augmentation_is_seeded_and_shifts_content_by_at_most_the_range():
 
 
 def test_random_genotypes_are_seeded_members_of_the_search_space():
-    config = darts.SearchConfig(cells=3, nodes=3, channels=8, edges_per_node=2)
+    config = darts.SearchParams(cells=3, nodes=3, channels=8, edges_per_node=2)
     draws = [darts.random_genotype(config, 8, torch.Generator().manual_seed(s)) for s in range(6)]
     again = darts.random_genotype(config, 8, torch.Generator().manual_seed(0))
     assert again == draws[0] and len(set(draws)) > 1

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import scenario_dict
+import torch
+from conftest import scenario_dict, stopped_after_first_epoch
+from safetensors.torch import load_file
 
 import links.rkdsc.pipeline as pipeline
 from simulator.cli import main
+from simulator.data.source import DigitsSource
 
 TINY = {
     "teacher": {"type": "vit", "dim": 16, "depth": 1, "heads": 2, "epochs": 1, "batch_size": 128},
@@ -84,3 +87,38 @@ def test_train_command_prepares_every_link_without_sweeping(cache, tmp_path, cap
     assert "semsim: rkdsc: ready (4 channel uses per example)" in capsys.readouterr().out
     assert len(list(cache.glob("*/meta.json"))) == 4
     assert not (tmp_path / "results").exists()
+
+
+def test_stage1_distillation_lowers_the_loss_and_leaves_the_student_frozen(cache, single_thread):
+    params = pipeline.PipelineParams(**{**TINY, "stage1": {"epochs": 4, "batch_size": 64}})
+    data = DigitsSource()
+    teacher = pipeline.prepare_teacher(params.teacher, data, {"type": "digits"}, params.train_seed)
+    stage = pipeline.prepare_student(params, teacher, data)
+    losses = [h["loss"] for h in stage.report["student"]["history"]]
+    assert len(losses) == 4
+    assert losses[-1] < losses[0] / 2
+    assert not stage.student.training and not any(q.requires_grad for q in stage.student.parameters())
+
+
+def test_interrupted_stages_resume_to_the_same_weights(cache, monkeypatch, single_thread):
+    """Each trained stage stopped after its first of two epochs, then resumed from its checkpoint, ends with the
+    weights of an uninterrupted run."""
+    two = {stage: {**TINY[stage], "epochs": 2} for stage in ("teacher", "stage1", "stage2")}
+    params, data = pipeline.PipelineParams(**{**TINY, **two}), DigitsSource()
+
+    def weights(models) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: load_file(str(art.weights_path)) for name, art in models.artifacts.items()
+                if art.weights_path.is_file()}
+
+    whole = weights(pipeline.prepare(params, data, {"type": "digits"}))
+    monkeypatch.setenv("SEMSIM_CACHE_DIR", str(cache.parent / "resumed"))
+    with stopped_after_first_epoch() as stopped:
+        for _ in range(3):  # the teacher, the student, stage 2: each stops once
+            with pytest.raises(KeyboardInterrupt):
+                pipeline.prepare(params, data, {"type": "digits"})
+    assert sorted(name.split("-")[0] for name in stopped) == ["stage2", "student", "teacher"]
+    resumed = weights(pipeline.prepare(params, data, {"type": "digits"}))
+    assert whole.keys() == resumed.keys() == {"teacher", "student", "stage2"}
+    for name, tensors in whole.items():
+        assert tensors.keys() == resumed[name].keys()
+        assert all(torch.equal(tensors[k], resumed[name][k]) for k in tensors), name

@@ -39,7 +39,7 @@ from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
 from links.rkdsc.pipeline import prepare_teacher
 from links.rkdsc.teacher import Normalize, TeacherParams
-from links.training import cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
+from links.training import EpochProgress, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.channel import Channel, ChannelOutput
 from simulator.core.link import TensorDict
@@ -306,33 +306,37 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
 def train_through_channel(codec: nn.ModuleDict, p: JSCCTrainingParams, x: torch.Tensor,
                           loss_of: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, int | None]],
                           art: Artifact, label: str, device: str) -> tuple[Channel, list[dict[str, float]]]:
-    """The training loop of every deep JSCC model: per minibatch, draw the training SNRs, encode ``x[index]``,
-    pass the symbols through a ``p.train_channel`` channel, decode, and step on ``loss_of(decoder output,
-    index)`` -> ``(loss, correct or None)``. Returns the training channel and the epoch history."""
+    """The training loop of every deep JSCC model: per minibatch, draw the training SNRs (dB), encode ``x[index]``
+    (``x``: the encoder's inputs ``[N, ...]``), pass the symbols through a ``p.train_channel`` channel, decode, and
+    step on ``loss_of(decoder output [B, ...], index [B])`` -> ``(scalar loss, correct decisions or None)``: the
+    one part that differs between the classifier and the reconstruction. Resumes from and checkpoints to ``art``
+    after every epoch. Returns the training channel and the epoch history."""
     seed = p.train_seed
     optimizer = torch.optim.Adam(codec.parameters(), lr=p.lr)
     channel = CHANNELS.resolve(p.train_channel)(device=device)
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    start, history = art.load_checkpoint(codec, optimizer, device)
+    progress = EpochProgress(label, start, p.epochs)
+    for epoch in progress:
+        codec.train()
         cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "deepjscc-batches", epoch))
-        counts = {"step": 0, "correct": 0, "scored": False}
-
-        def step_loss(index: torch.Tensor) -> torch.Tensor:
-            snr = p.training_snr(len(index), generator).to(device)
-            with seeded(derive_seed(seed, "deepjscc-channel", epoch, counts["step"]), device):
+        total, correct, scored = 0.0, 0, False
+        for step, index in enumerate(minibatches(len(x), p.batch_size, generator)):
+            snr = p.training_snr(len(index), generator).to(device)  # dB, one per example
+            with seeded(derive_seed(seed, "deepjscc-channel", epoch, step), device):
                 received = channel(codec["encoder"](x[index], snr), snr)
-            loss, correct = loss_of(codec["decoder"](received.symbols, snr), index)
-            counts["step"] += 1
-            if correct is not None:
-                counts["correct"] += correct
-                counts["scored"] = True
-            return loss
-
-        loss = descend(optimizer, len(x), p.batch_size, generator, step_loss)
-        return {"loss": loss, **({"train_accuracy": counts["correct"] / len(x)} if counts["scored"] else {})}
-
-    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, label, device)
+            loss, batch_correct = loss_of(codec["decoder"](received.symbols, snr), index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            if batch_correct is not None:  # a classifier: count its correct decisions too
+                correct, scored = correct + batch_correct, True
+        history.append({"epoch": epoch + 1, "loss": total / len(x),
+                        **({"train_accuracy": correct / len(x)} if scored else {})})
+        progress.show(history[-1])
+        art.save_checkpoint(codec, optimizer, epoch + 1, history)
     codec.eval()
     return channel, history
 

@@ -22,7 +22,9 @@ it lies in ``[0, 1]`` and ``lambda_complexity ~ 1`` is a strong penalty. The cos
 
 Discretisation keeps, for each node, the ``edges_per_node`` incoming edges whose best non-"zero" op weighs most,
 each with that op; :func:`build_student` turns the resulting :class:`Genotype` into a fresh network that the
-caller retrains by distillation (:func:`distill`).
+caller retrains by distillation (stage 1 of :mod:`links.rkdsc.pipeline`).
+
+:class:`SearchParams` is the search's one parameter model: the ``search`` settings of a scenario's RKD-SC link.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
 from links.training import minibatches
+from simulator.core.params import Params
 
 #: candidate operations of every edge; "zero" (no connection) is never chosen for the derived student. DARTS's
 #: dilated 3x3 convolution is left out: on 8x8 and 4x4 feature maps it spans the same 5x5 window as
@@ -60,30 +64,29 @@ CellGenotype = tuple[NodeGenotype, ...]
 Progress = Callable[[int, dict[str, float]], None]
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """Hyper-parameters of the supernet and its search."""
+class SearchParams(Params):
+    """KDL-DARTS settings: the supernet, its first-order bi-level search, and the random-genotype control.
 
-    cells: int = 3  # cells stacked; reduction cells (stride 2) where the spatial size allows
-    nodes: int = 3  # intermediate nodes per cell
-    channels: int = 12  # base width C of the supernet and of the derived student
-    epochs: int = 10  # passes over the training split
-    batch_size: int = 64
-    weight_lr: float = 3e-3  # Adam on network weights
-    arch_lr: float = 3e-3  # Adam on architecture logits
-    lambda_complexity: float = 0.0  # weight of the normalised expected complexity (dimensionless)
+    The seed is not one of them: :func:`search` takes it (the pipeline passes the link's ``train_seed``).
+    """
+
+    cells: int = Field(default=3, ge=1, le=12, description="cells stacked; reduction cells (stride 2) where the "
+                       "spatial size allows")
+    nodes: int = Field(default=3, ge=1, le=8, description="intermediate nodes per cell")
+    channels: int = Field(default=12, ge=2, le=256, description="base width C of the supernet and of the derived "
+                          "student")
+    epochs: int = Field(default=10, ge=1, le=1000, description="passes over the training split")
+    batch_size: int = Field(default=64, ge=1)
+    weight_lr: float = Field(default=3e-3, gt=0.0, description="Adam on the network weights")
+    arch_lr: float = Field(default=3e-3, gt=0.0, description="Adam on the architecture logits")
+    lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity, "
+                                     "normalised to [0, 1]; 1 is a strong penalty")
     complexity: Literal["params", "flops"] = "params"
-    edges_per_node: int = 2  # incoming edges kept per node when discretising
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("cells", "nodes", "channels", "epochs", "batch_size", "edges_per_node"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SearchConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lambda_complexity < 0:
-            raise ValueError(f"SearchConfig.lambda_complexity must be >= 0, got {self.lambda_complexity}")
-        if self.complexity not in ("params", "flops"):
-            raise ValueError(f"SearchConfig.complexity must be 'params' or 'flops', got {self.complexity!r}")
+    edges_per_node: int = Field(default=2, ge=1, le=8, description="incoming edges kept per node when "
+                                "discretising")
+    mode: Literal["darts", "random"] = Field(default="darts", description="darts: KDL-DARTS; random: a genotype "
+                                             "drawn uniformly from the same space (the control)")
+    random_seed: int = Field(default=0, ge=0, description="mode random: which random genotype")
 
 
 # --------------------------------------------------------------------------------------------------- operations
@@ -250,7 +253,7 @@ class SuperNet(nn.Module):
     op's cost on its edge (:func:`op_cost`).
     """
 
-    def __init__(self, config: SearchConfig, in_channels: int, image_size: tuple[int, int], embed_dim: int):
+    def __init__(self, config: SearchParams, in_channels: int, image_size: tuple[int, int], embed_dim: int):
         super().__init__()
         self.reductions = reduction_cells(config.cells, min(image_size))
         widths = cell_widths(config.channels, config.cells, self.reductions)
@@ -369,7 +372,7 @@ def discretise(weights: torch.Tensor, nodes: int, edges_per_node: int) -> tuple[
     return tuple(cells)
 
 
-def random_genotype(config: SearchConfig, image_size: int, generator: torch.Generator) -> Genotype:
+def random_genotype(config: SearchParams, image_size: int, generator: torch.Generator) -> Genotype:
     """A genotype drawn uniformly from the search space of ``config``: for every cell and node,
     ``min(edges_per_node, node + 1)`` distinct inputs, each with an op drawn uniformly from the non-"zero"
     :data:`CANDIDATE_OPS`; reduction cells as the supernet places them for ``image_size``."""
@@ -491,12 +494,13 @@ def _arch_entropy(weights: torch.Tensor) -> float:
 
 
 def search(
-    config: SearchConfig,
+    config: SearchParams,
     train_images: torch.Tensor,
     train_targets: torch.Tensor,
     val_images: torch.Tensor,
     val_targets: torch.Tensor,
     embed_dim: int,
+    seed: int = 0,
     device: str | torch.device = "cpu",
     progress: Progress | None = None,
 ) -> SearchResult:
@@ -505,8 +509,8 @@ def search(
     Images are ``[N, C, H, W]`` floats as the student will see them (normalised); targets are the teacher's
     embeddings ``[N, embed_dim]``. Weights learn on the train split, architecture logits on the val split
     (first-order DARTS: one architecture step, then one weight step, per training batch). ``progress(epoch,
-    metrics)`` is called after each epoch with that epoch's history entry. Deterministic for a given
-    ``config.seed`` (and thread count); the caller's global random state is left untouched.
+    metrics)`` is called after each epoch with that epoch's history entry. Deterministic for a given ``seed``
+    (and thread count); the caller's global random state is left untouched.
     """
     _check_pair(train_images, train_targets, embed_dim, "train")
     _check_pair(val_images, val_targets, embed_dim, "val")
@@ -516,7 +520,7 @@ def search(
     device = torch.device(device)
     start = time.perf_counter()
     with torch.random.fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(seed)
         net = SuperNet(config, train_images.shape[1], tuple(train_images.shape[2:]), embed_dim)
         # channels-last runs the many small depthwise convolutions about twice as fast on CPU (same results)
         net = net.to(device, memory_format=torch.channels_last)
@@ -524,7 +528,7 @@ def search(
         arch_opt = torch.optim.Adam([net.alphas], lr=config.arch_lr, betas=(0.5, 0.999))
         x_train, y_train = train_images.to(device, torch.float32), train_targets.to(device, torch.float32)
         x_val, y_val = val_images.to(device, torch.float32), val_targets.to(device, torch.float32)
-        generator = torch.Generator().manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(seed)
         val_batches = _endless_batches(len(x_val), config.batch_size, generator)
         history = []
         net.train()
@@ -565,49 +569,3 @@ def search(
                         reductions=net.reductions, channels=config.channels)
     return SearchResult(genotype=genotype, history=history, alphas=weights.tolist(),
                         seconds=time.perf_counter() - start)
-
-
-# ----------------------------------------------------------------------------------------- distillation helper
-
-
-def distill(
-    student: nn.Module,
-    images: torch.Tensor,
-    targets: torch.Tensor,
-    epochs: int = 20,
-    lr: float = 3e-3,
-    batch_size: int = 64,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    progress: Progress | None = None,
-) -> list[float]:
-    """Train ``student`` (``[B, C, H, W] -> [B, D]``, moved to ``device``) by MSE to ``targets`` ``[N, D]``.
-
-    Adam at ``lr``, shuffled with a generator seeded by ``seed`` (the global random state is left untouched).
-    Returns the mean training loss (MSE per embedding element) of each epoch; ``progress(epoch, {"loss": ...})``
-    is called after each. The student is left in eval mode.
-    """
-    if images.shape[0] != targets.shape[0] or len(images) == 0:
-        raise ValueError(f"need as many images as targets (>= 1), got {len(images)} and {len(targets)}")
-    device = torch.device(device)
-    student.to(device).train()
-    x, y = images.to(device, torch.float32), targets.to(device, torch.float32)
-    optimizer = torch.optim.Adam(student.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    with torch.random.fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(seed)  # for students with dropout or other random layers
-        for epoch in range(epochs):
-            total = 0.0
-            for batch in minibatches(len(x), batch_size, generator):
-                batch = batch.to(device)
-                loss = F.mse_loss(student(x[batch]), y[batch])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            losses.append(total / len(x))
-            if progress is not None:
-                progress(epoch + 1, {"loss": losses[-1]})
-    student.eval()
-    return losses

@@ -32,8 +32,9 @@ from links.augment import AugmentParams, augment
 from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
+from links.rkdsc.darts import SearchParams
 from links.rkdsc.teacher import TeacherParams, build_teacher
-from links.training import accuracy, cosine_lr, descend, initialised, model_card, plot_curves, run_epochs
+from links.training import EpochProgress, accuracy, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.paired import PairedDifference, paired_difference
 from simulator.core.params import Params
@@ -45,24 +46,6 @@ from simulator.io.artifacts import Artifact, artifact
 #: version of each stage's training code, part of its artifact key: bump a stage's number when a change to its code
 #: changes what it trains, so that weights trained by the old code are not reused under the same key
 RECIPES = {"teacher": 1, "search": 1, "student": 1, "stage2": 1}
-
-
-class SearchParams(Params):
-    """KDL-DARTS (see :mod:`links.rkdsc.darts`)."""
-
-    cells: int = Field(default=3, ge=1, le=12)
-    nodes: int = Field(default=3, ge=1, le=8)
-    channels: int = Field(default=12, ge=2, le=256)
-    epochs: int = Field(default=10, ge=1, le=1000)
-    batch_size: int = Field(default=64, ge=1)
-    weight_lr: float = Field(default=3e-3, gt=0.0)
-    arch_lr: float = Field(default=3e-3, gt=0.0)
-    lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity")
-    complexity: Literal["params", "flops"] = "params"
-    edges_per_node: int = Field(default=2, ge=1, le=8)
-    mode: Literal["darts", "random"] = Field(default="darts", description="darts: KDL-DARTS; random: a genotype "
-                                             "drawn uniformly from the same space (the control)")
-    random_seed: int = Field(default=0, ge=0, description="mode random: which random genotype")
 
 
 class Stage1Params(Params):
@@ -276,6 +259,9 @@ def _batched(teacher: nn.Module, images: torch.Tensor, batch_size: int = 512) ->
 
 
 def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
+    """Train ``teacher.trained_part()`` by cross-entropy on the training labels (AdamW, warm-up then cosine decay)
+    on images ``[N, C, H, W]``, randomly warped per epoch (``p.augmentation``); a CLIP teacher's head is trained on
+    its frozen encoder's embeddings ``[N, D]``, computed once."""
     teacher.fit_normalization(train.images)
     teacher.to(device)
     trained = teacher.trained_part()
@@ -285,23 +271,30 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
     # a frozen encoder (CLIP) is run once: only its head is trained, on the cached embeddings
     frozen = _embed(teacher.embed, images) if p.type == "clip" else None
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    start, history = art.load_checkpoint(trained, optimizer, device)
+    progress = EpochProgress("teacher", start, p.epochs)
+    for epoch in progress:
+        trained.train()
         torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
         cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
         warps = torch.Generator().manual_seed(derive_seed(seed, "teacher-augment", epoch))
-
-        def loss_of(index: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for index in minibatches(len(labels), p.batch_size, generator):
             if frozen is not None:
                 logits = teacher.head(frozen[index])
             else:
                 batch = images[index] if p.augmentation is None else augment(images[index], p.augmentation, warps)
                 logits = teacher(batch)[1]
-            return F.cross_entropy(logits, labels[index])
-
-        return {"loss": descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
-
-    history = run_epochs(art, trained, optimizer, p.epochs, epoch_fn, "teacher", device)
+            loss = F.cross_entropy(logits, labels[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        history.append({"epoch": epoch + 1, "loss": total / len(labels)})  # mean cross-entropy per image, nats
+        progress.show(history[-1])
+        art.save_checkpoint(trained, optimizer, epoch + 1, history)
+    trained.eval()
     predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
     shape = tuple(train.images.shape[1:])
     metrics = {"parameters": count_parameters(teacher),
@@ -313,13 +306,12 @@ def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, s
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
-    config = darts.SearchConfig(**p.model_dump(exclude={"mode", "random_seed"}), seed=seed)
     if p.mode == "random":
         generator = torch.Generator().manual_seed(derive_seed(seed, "random-genotype", p.random_seed))
-        result = darts.SearchResult(darts.random_genotype(config, min(train.images.shape[-2:]), generator), [], [])
+        result = darts.SearchResult(darts.random_genotype(p, min(train.images.shape[-2:]), generator), [], [])
     else:
-        result = darts.search(config, train.images.to(device), targets["train"]["embedding"],
-                              val.images.to(device), targets["val"]["embedding"], embed_dim, device=device)
+        result = darts.search(p, train.images.to(device), targets["train"]["embedding"],
+                              val.images.to(device), targets["val"]["embedding"], embed_dim, seed=seed, device=device)
     student = darts.build_student(result.genotype, train.images.shape[1], embed_dim)
     metrics = {"mode": p.mode, "genotype": result.genotype.to_dict(), "derived_parameters": count_parameters(student),
                "history": result.history}
@@ -345,13 +337,16 @@ def _stage1(student: nn.ModuleDict, teacher, p: Stage1Params, train, test, targe
     labels = train.labels.to(device)
     views = _training_views(p, teacher, train.images.to(device), targets["train"], seed)
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    start, history = art.load_checkpoint(student, optimizer, device)
+    progress = EpochProgress(f"stage 1 ({p.mode})", start, p.epochs)
+    for epoch in progress:
+        student.train()
         cosine_lr(optimizer, p.lr, epoch, p.epochs)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage1-batches", epoch))
         warps = torch.Generator().manual_seed(derive_seed(seed, "stage1-augment", epoch))
         view = torch.randint(len(views["images"]), (len(labels),), generator=warps)  # one view per image
-
-        def loss_of(index: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for index in minibatches(len(labels), p.batch_size, generator):
             if p.augment is not None and p.views == 0:  # warp and label this batch afresh
                 batch = augment(views["images"][0][index], p.augment, warps)
                 with torch.no_grad():
@@ -361,18 +356,21 @@ def _stage1(student: nn.ModuleDict, teacher, p: Stage1Params, train, test, targe
                 target, target_logits = views["embedding"][view[index], index], views["logits"][view[index], index]
             embedding = student["student"](batch)
             if scratch:
-                return F.cross_entropy(head(embedding), labels[index])
-            loss = p.mse_weight * F.mse_loss(embedding, target)
-            if p.kl_weight:
-                tau = p.temperature
-                loss = loss + p.kl_weight * tau * tau * F.kl_div(
-                    F.log_softmax(head(embedding) / tau, dim=1),
-                    F.log_softmax(target_logits / tau, dim=1), log_target=True, reduction="batchmean")
-            return loss
-
-        return {"loss": descend(optimizer, len(labels), p.batch_size, generator, loss_of)}
-
-    history = run_epochs(art, student, optimizer, p.epochs, epoch_fn, f"stage 1 ({p.mode})", device)
+                loss = F.cross_entropy(head(embedding), labels[index])
+            else:
+                loss = p.mse_weight * F.mse_loss(embedding, target)
+                if p.kl_weight:
+                    tau = p.temperature
+                    loss = loss + p.kl_weight * tau * tau * F.kl_div(
+                        F.log_softmax(head(embedding) / tau, dim=1),
+                        F.log_softmax(target_logits / tau, dim=1), log_target=True, reduction="batchmean")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        history.append({"epoch": epoch + 1, "loss": total / len(labels)})  # mean loss per image
+        progress.show(history[-1])
+        art.save_checkpoint(student, optimizer, epoch + 1, history)
     student.eval()
     teacher_params = count_parameters(teacher)
     params = count_parameters(net)
@@ -436,30 +434,34 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, t_emb: tor
     images, labels = train.images.to(device), train.labels.to(device)
     budgets = params.cat.budgets
 
-    def epoch_fn(epoch: int) -> dict[str, float]:
+    start, history = art.load_checkpoint(codec, optimizer, device)
+    progress = EpochProgress("stage 2 (robust codec)", start, p.epochs)
+    for epoch in progress:
+        codec.train()
         cosine_lr(optimizer, p.lr, epoch, p.epochs)
         codec["student"].train(p.student_lr > 0)
         generator = torch.Generator().manual_seed(derive_seed(seed, "stage2-batches", epoch))
-        counts = {"step": 0, "correct": 0}
-
-        def loss_of(index: torch.Tensor) -> torch.Tensor:
+        total, correct = 0.0, 0
+        for step, index in enumerate(minibatches(len(labels), p.batch_size, generator)):
+            # this batch's channel type and symbol budget, and an SNR per image (dB), from the epoch's generator
             name = channel_label(p.channels[int(torch.randint(len(p.channels), (1,), generator=generator))])
             budget = budgets[int(torch.randint(len(budgets), (1,), generator=generator))]
             snr = (p.snr_min + (p.snr_max - p.snr_min) * torch.rand(len(index), generator=generator)).to(device)
             symbols = codec["encoder"](codec["student"](images[index]), snr, budget)
-            with seeded(derive_seed(seed, "stage2-channel", epoch, counts["step"]), device):
+            with seeded(derive_seed(seed, "stage2-channel", epoch, step), device):
                 received = channels[name](symbols, snr)
             decoded = codec["decoder"](received.symbols, received.no_eff, snr)
             logits = codec["head"](decoded)
-            counts["step"] += 1
-            counts["correct"] += int((logits.argmax(dim=1) == labels[index]).sum())
-            return p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
+            loss = p.feature_weight * F.mse_loss(decoded, t_emb[index]) + p.task_weight * F.cross_entropy(
                 logits, labels[index])
-
-        loss = descend(optimizer, len(labels), p.batch_size, generator, loss_of)
-        return {"loss": loss, "train_accuracy": counts["correct"] / len(labels)}
-
-    history = run_epochs(art, codec, optimizer, p.epochs, epoch_fn, "stage 2 (robust codec)", device)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            correct += int((logits.argmax(dim=1) == labels[index]).sum())
+        history.append({"epoch": epoch + 1, "loss": total / len(labels), "train_accuracy": correct / len(labels)})
+        progress.show(history[-1])
+        art.save_checkpoint(codec, optimizer, epoch + 1, history)
     codec.eval()
     check = channel_label(p.channels[0])  # validation accuracy at the longest code on the first training channel
     metrics = {
