@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from links.rkdsc.pipeline import PipelineParams, prepare
-from links.rkdsc.teacher import CLIP_MEAN, CLIPTeacher, TeacherParams
+from links.teacher import CLIP_MEAN, CLIPTeacher, TeacherParams
 from simulator.core.errors import UserError
 from simulator.data.source import DigitsSource
 

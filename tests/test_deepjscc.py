@@ -10,8 +10,8 @@ from conftest import scenario_dict, stopped_after_first_epoch
 from safetensors.torch import load_file
 
 import links.baselines.deepjscc as deepjscc
-import links.rkdsc.pipeline as pipeline
-from links.rkdsc.teacher import TeacherParams
+import links.teacher_stage as teacher_stage
+from links.teacher import TeacherParams
 from simulator.channels import CHANNELS
 from simulator.config.scenario import parse_scenario
 from simulator.core.channel import ChannelOutput
@@ -169,8 +169,8 @@ def test_teacher_encoder_reuses_the_rkdsc_teacher_trains_and_sweeps(tmp_path, mo
     monkeypatch.setenv("SEMSIM_CACHE_DIR", str(cache))
     data = DigitsSource()
     config = data.key_config()
-    stage = pipeline.prepare_teacher(TeacherParams(**TINY_TEACHER), data, config, seed=0)  # as the rkdsc link does
-    monkeypatch.setattr(pipeline, "_train_teacher", refuse)
+    stage = teacher_stage.prepare_teacher(TeacherParams(**TINY_TEACHER), data, config, seed=0)  # as the rkdsc link does
+    monkeypatch.setattr(teacher_stage, "_train", refuse)
     scenario = scenario_dict(
         data={"type": "digits"},
         links=[{"name": "jscc-large", "type": "deepjscc", "encoder": "teacher", "teacher": TINY_TEACHER, **TINY}],

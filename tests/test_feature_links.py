@@ -14,6 +14,7 @@ from conftest import scenario_dict
 
 import links.baselines.features as features
 import links.rkdsc.pipeline as pipeline
+import links.teacher_stage as teacher_stage
 from links.baselines.digital_features import DigitalFeaturesLink, ldpc_blocks
 from links.baselines.features import embed
 from links.baselines.kd_analog import KDAnalogLink
@@ -73,7 +74,8 @@ def test_baselines_reuse_the_rkdsc_artifacts_and_train_nothing(cache, monkeypatc
     def refuse(*args, **kwargs):
         raise AssertionError("a cached stage was retrained")
 
-    for stage in ("_train_teacher", "_search", "_stage1", "_stage2"):
+    monkeypatch.setattr(teacher_stage, "_train", refuse)
+    for stage in ("_search", "_stage1", "_stage2"):
         monkeypatch.setattr(pipeline, stage, refuse)
     before = sorted(p.name for p in cache.iterdir())
     assert sorted(name.split("-")[0] for name in before) == ["search", "stage2", "student", "teacher"]

@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from test_rkdsc import TINY
 
 import links.rkdsc.pipeline as pipeline
+import links.teacher_stage as teacher_stage
 from simulator.config.scenario import parse_scenario
 from simulator.engine.sweep import plan_points
 from simulator.io.artifacts import artifact_key
@@ -74,7 +75,8 @@ def test_artifacts_record_their_key_material_and_a_recipe_bump_retrains_only_tha
         assert bool(meta["parents"]) == (kind != "teacher")  # every stage but the teacher names what it builds on
     before = {p.name for p in cache.iterdir()}
     monkeypatch.setitem(pipeline.RECIPES, "stage2", pipeline.RECIPES["stage2"] + 1)
-    for stage in ("_train_teacher", "_search", "_stage1"):
+    monkeypatch.setattr(teacher_stage, "_train", lambda *a, **k: pytest.fail("an unchanged stage was retrained"))
+    for stage in ("_search", "_stage1"):
         monkeypatch.setattr(pipeline, stage, lambda *a, **k: pytest.fail("an unchanged stage was retrained"))
     outcome = run_dict(_rkdsc(tmp_path / "a"), tmp_path / "a")
     new = {p.name for p in cache.iterdir()} - before

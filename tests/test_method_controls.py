@@ -14,7 +14,7 @@ from links.augment import AugmentParams, augment
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.pipeline import SearchParams, Stage1Params
-from links.rkdsc.teacher import CNNTeacher, TeacherParams, build_teacher
+from links.teacher import CNNTeacher, TeacherParams, build_teacher
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from conftest import scenario_dict, stopped_after_first_epoch
 from safetensors.torch import load_file
 
 import links.rkdsc.pipeline as pipeline
+import links.teacher_stage as teacher_stage
 from simulator.cli import main
 from simulator.data.source import DigitsSource
 
@@ -60,7 +61,8 @@ def test_cached_stages_are_reused_and_a_change_retrains_only_what_depends_on_it(
     def refuse(*args, **kwargs):
         raise AssertionError("a cached stage was retrained")
 
-    for stage in ("_train_teacher", "_search", "_stage1"):
+    monkeypatch.setattr(teacher_stage, "_train", refuse)
+    for stage in ("_search", "_stage1"):
         monkeypatch.setattr(pipeline, stage, refuse)
     changed = {**TINY, "stage2": {**TINY["stage2"], "lr": 1e-3}}
     run_dict(rkdsc_scenario(**changed), tmp_path / "b")  # new stage 2 only
@@ -92,7 +94,7 @@ def test_train_command_prepares_every_link_without_sweeping(cache, tmp_path, cap
 def test_stage1_distillation_lowers_the_loss_and_leaves_the_student_frozen(cache, single_thread):
     params = pipeline.PipelineParams(**{**TINY, "stage1": {"epochs": 4, "batch_size": 64}})
     data = DigitsSource()
-    teacher = pipeline.prepare_teacher(params.teacher, data, {"type": "digits"}, params.train_seed)
+    teacher = teacher_stage.prepare_teacher(params.teacher, data, {"type": "digits"}, params.train_seed)
     stage = pipeline.prepare_student(params, teacher, data)
     losses = [h["loss"] for h in stage.report["student"]["history"]]
     assert len(losses) == 4

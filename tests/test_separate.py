@@ -10,10 +10,10 @@ import pytest
 import torch
 from conftest import scenario_dict
 
-import links.rkdsc.pipeline as pipeline
+import links.teacher_stage as teacher_stage
 from links.baselines.separate import SeparateLink, plan_code
 from links.baselines.source_codec import QUALITY_BITS, RawCodec, make_codec
-from links.rkdsc.teacher import TeacherParams
+from links.teacher import TeacherParams
 from simulator.channels.awgn import AWGNChannel
 from simulator.core.errors import UserError
 from simulator.core.link import LinkContext
@@ -55,7 +55,7 @@ def build(digits, **params) -> SeparateLink:
 
 def reference_teacher(digits):
     """The classifier loaded by the RKD-SC pipeline's own call, independently of the link."""
-    return pipeline.prepare_teacher(TeacherParams(**TEACHER), digits, digits.key_config(), 0).teacher
+    return teacher_stage.prepare_teacher(TeacherParams(**TEACHER), digits, digits.key_config(), 0).teacher
 
 
 def transmit(link: SeparateLink, count: int, snr_db: float):
@@ -235,7 +235,7 @@ def test_the_classifier_is_rkdsc_teacher_artifact_and_is_not_retrained(cache, di
     def refuse(*args, **kwargs):
         raise AssertionError("the cached teacher was retrained")
 
-    monkeypatch.setattr(pipeline, "_train_teacher", refuse)
+    monkeypatch.setattr(teacher_stage, "_train", refuse)
     link = build(digits, symbols=128, codec="raw", on_failure="mean")
     teachers = list(cache.glob("teacher-*"))
     assert len(teachers) == 1 and link.describe()["classifier_clean_test_accuracy"] == json.loads(

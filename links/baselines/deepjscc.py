@@ -37,8 +37,8 @@ from torch import nn
 
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from links.rkdsc.pipeline import prepare_teacher
-from links.rkdsc.teacher import Normalize, TeacherParams
+from links.teacher import Normalize, TeacherParams
+from links.teacher_stage import prepare_teacher
 from links.training import EpochProgress, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.channel import Channel, ChannelOutput

@@ -20,8 +20,9 @@ from pydantic import Field
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
-from links.rkdsc.pipeline import PipelineParams, SearchParams, Stage1Params, prepare_student, prepare_teacher
-from links.rkdsc.teacher import TeacherParams
+from links.rkdsc.pipeline import PipelineParams, SearchParams, Stage1Params, prepare_student
+from links.teacher import TeacherParams
+from links.teacher_stage import prepare_teacher
 from simulator.core.params import Params
 from simulator.data.source import DataSource
 from simulator.io.artifacts import Artifact

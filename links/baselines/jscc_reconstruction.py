@@ -36,8 +36,8 @@ from links.baselines.deepjscc import (
 )
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
-from links.rkdsc.pipeline import prepare_teacher
-from links.rkdsc.teacher import TeacherParams
+from links.teacher import TeacherParams
+from links.teacher_stage import prepare_teacher
 from links.training import initialised, model_card, plot_curves
 from simulator.core.channel import ChannelOutput
 from simulator.core.link import TensorDict

@@ -31,8 +31,8 @@ from links.modem import (
     LDPCParams,
     ldpc_supported,
 )
-from links.rkdsc.pipeline import prepare_teacher
-from links.rkdsc.teacher import TeacherParams
+from links.teacher import TeacherParams
+from links.teacher_stage import prepare_teacher
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError
 from simulator.core.link import TensorDict

@@ -33,7 +33,8 @@ from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
 from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
 from links.rkdsc.darts import SearchParams
-from links.rkdsc.teacher import TeacherParams, build_teacher
+from links.teacher import TeacherParams
+from links.teacher_stage import TEACHER_RECIPE, TeacherStage, embed_in_batches, prepare_teacher, teacher_outputs
 from links.training import EpochProgress, accuracy, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.paired import PairedDifference, paired_difference
@@ -44,8 +45,9 @@ from simulator.data.source import DataSource
 from simulator.io.artifacts import Artifact, artifact
 
 #: version of each stage's training code, part of its artifact key: bump a stage's number when a change to its code
-#: changes what it trains, so that weights trained by the old code are not reused under the same key
-RECIPES = {"teacher": 1, "search": 1, "student": 1, "stage2": 1}
+#: changes what it trains, so that weights trained by the old code are not reused under the same key (the
+#: teacher's lives with its code, in links/teacher_stage.py)
+RECIPES = {"teacher": TEACHER_RECIPE, "search": 1, "student": 1, "stage2": 1}
 
 
 class Stage1Params(Params):
@@ -137,19 +139,6 @@ class RKDSCModels:
 
 
 @dataclass
-class TeacherStage:
-    """The trained teacher (frozen, eval mode) and its outputs on every split.
-
-    ``targets[split]`` holds ``embedding`` ``[N, D]`` and ``logits`` ``[N, classes]`` on the device.
-    """
-
-    teacher: nn.Module
-    artifact: Artifact
-    targets: dict[str, dict[str, torch.Tensor]]
-    report: dict[str, Any]
-
-
-@dataclass
 class StudentStage:
     """The stage-1 student (raw images ``[B, C, H, W]`` -> embedding ``[B, D]``, frozen), its classifier
     (embedding -> logits: the teacher's head for a distilled student, its own for a scratch one) and artifacts."""
@@ -158,27 +147,6 @@ class StudentStage:
     head: nn.Linear
     artifacts: dict[str, Artifact]
     report: dict[str, Any]
-
-
-def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, seed: int,
-                    device: str = "cpu") -> TeacherStage:
-    """Load the teacher from the cache, training it if missing. Baseline links share it through this call."""
-    train, val, test = data.split("train"), data.split("val"), data.split("test")
-    channels, size = train.images.shape[1], train.images.shape[-1]
-    with initialised(seed, "teacher"):
-        teacher = build_teacher(params, channels, size, data.num_classes).to(device)
-    teacher_art = artifact("teacher", {"teacher": params.model_dump(mode="json", exclude={"offline"}),
-                                       "data": data_config,
-                                       "seed": seed}, recipe=RECIPES["teacher"])
-    if not teacher_art.exists():
-        _train_teacher(teacher, params, train, val, test, teacher_art, seed, device)
-    teacher_art.load_into(teacher.trained_part(), device)
-    teacher.eval()
-    teacher.requires_grad_(False)
-    with torch.no_grad():
-        targets = {name: _batched(teacher, split.images.to(device))
-                   for name, split in (("train", train), ("val", val), ("test", test))}
-    return TeacherStage(teacher, teacher_art, targets, {"teacher": teacher_art.meta()["metrics"]})
 
 
 def prepare_student(params: PipelineParams, teacher: TeacherStage, data: DataSource,
@@ -224,7 +192,7 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
                           {"student": student_stage.artifacts["student"].key}, recipe=RECIPES["stage2"])
     if not stage2_art.exists():
         target = (teacher_stage.targets["train"]["embedding"] if params.stage1.mode == "distill"
-                  else _embed(student, data.split("train").images.to(device)))
+                  else embed_in_batches(student, data.split("train").images.to(device)))
         _stage2(codec, params, data.split("train"), data.split("val"), target, stage2_art, seed, device)
     stage2_art.load_into(codec, device).eval()
     codec.requires_grad_(False)
@@ -239,7 +207,8 @@ def teacher_lead(teacher: TeacherStage, student: StudentStage, test, device: str
     labels = test.labels.to(device)
     teacher_correct = teacher.targets["test"]["logits"].argmax(dim=1) == labels
     with torch.no_grad():
-        student_correct = student.head(_embed(student.student, test.images.to(device))).argmax(dim=1) == labels
+        embedding = embed_in_batches(student.student, test.images.to(device))
+        student_correct = student.head(embedding).argmax(dim=1) == labels
     return paired_difference(teacher_correct.cpu().numpy(), student_correct.cpu().numpy())
 
 
@@ -251,58 +220,6 @@ def _codec(cat: CATParams, embed_dim: int, student: StudentStage, device: str) -
         "head": copy.deepcopy(student.head).requires_grad_(True),
         "student": copy.deepcopy(student.student).requires_grad_(True),
     }).to(device)
-
-
-def _batched(teacher: nn.Module, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:
-    pieces = [teacher(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    return {"embedding": torch.cat([p[0] for p in pieces]), "logits": torch.cat([p[1] for p in pieces])}
-
-
-def _train_teacher(teacher, p: TeacherParams, train, val, test, art: Artifact, seed: int, device: str) -> None:
-    """Train ``teacher.trained_part()`` by cross-entropy on the training labels (AdamW, warm-up then cosine decay)
-    on images ``[N, C, H, W]``, randomly warped per epoch (``p.augmentation``); a CLIP teacher's head is trained on
-    its frozen encoder's embeddings ``[N, D]``, computed once."""
-    teacher.fit_normalization(train.images)
-    teacher.to(device)
-    trained = teacher.trained_part()
-    optimizer = torch.optim.AdamW([q for q in trained.parameters() if q.requires_grad], lr=p.lr,
-                                  weight_decay=p.weight_decay)
-    images, labels = train.images.to(device), train.labels.to(device)
-    # a frozen encoder (CLIP) is run once: only its head is trained, on the cached embeddings
-    frozen = _embed(teacher.embed, images) if p.type == "clip" else None
-
-    start, history = art.load_checkpoint(trained, optimizer, device)
-    progress = EpochProgress("teacher", start, p.epochs)
-    for epoch in progress:
-        trained.train()
-        torch.manual_seed(derive_seed(seed, "teacher", epoch))  # dropout
-        cosine_lr(optimizer, p.lr, epoch, p.epochs, p.warmup_epochs)
-        generator = torch.Generator().manual_seed(derive_seed(seed, "teacher-batches", epoch))
-        warps = torch.Generator().manual_seed(derive_seed(seed, "teacher-augment", epoch))
-        total = 0.0
-        for index in minibatches(len(labels), p.batch_size, generator):
-            if frozen is not None:
-                logits = teacher.head(frozen[index])
-            else:
-                batch = images[index] if p.augmentation is None else augment(images[index], p.augmentation, warps)
-                logits = teacher(batch)[1]
-            loss = F.cross_entropy(logits, labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(index)
-        history.append({"epoch": epoch + 1, "loss": total / len(labels)})  # mean cross-entropy per image, nats
-        progress.show(history[-1])
-        art.save_checkpoint(trained, optimizer, epoch + 1, history)
-    trained.eval()
-    predict = lambda x: teacher(x.to(device))[1]  # noqa: E731
-    shape = tuple(train.images.shape[1:])
-    metrics = {"parameters": count_parameters(teacher),
-               "macs": count_macs(teacher, shape) if p.type != "clip" else None,
-               "val_accuracy": accuracy(predict, val.images, val.labels.to(device)),
-               "test_accuracy": accuracy(predict, test.images, test.labels.to(device)), "history": history}
-    plot_curves(history, art.directory / "curves.png", "teacher")
-    art.save(trained, metrics, model_card(f"Teacher ({p.type})", metrics))
 
 
 def _search(p: SearchParams, train, val, targets, embed_dim: int, art: Artifact, seed: int, device: str) -> None:
@@ -382,7 +299,7 @@ def _stage1(student: nn.ModuleDict, teacher, p: Stage1Params, train, test, targe
         "parameter_ratio": params / teacher_params,
         "clean_test_accuracy": accuracy(lambda x: head(student["student"](x.to(device))), test.images,
                                         test.labels.to(device)),
-        "embedding_mse_test": None if scratch else float(F.mse_loss(_embed(student["student"],
+        "embedding_mse_test": None if scratch else float(F.mse_loss(embed_in_batches(student["student"],
                                                                            test.images.to(device)),
                                                                     targets["test"]["embedding"])),
         "history": history,
@@ -403,14 +320,9 @@ def _training_views(p: Stage1Params, teacher: nn.Module, images: torch.Tensor, c
         return {"images": images[None], "embedding": clean["embedding"][None], "logits": clean["logits"][None]}
     warped = torch.stack([augment(images, p.augment, torch.Generator().manual_seed(
         derive_seed(seed, "stage1-view", v))) for v in range(p.views)])
-    outputs = [_batched(teacher, view) for view in warped]
+    outputs = [teacher_outputs(teacher, view) for view in warped]
     return {"images": warped, "embedding": torch.stack([o["embedding"] for o in outputs]),
             "logits": torch.stack([o["logits"] for o in outputs])}
-
-
-@torch.no_grad()
-def _embed(module: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    return torch.cat([module(images[i : i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def training_channels(channels, device: str) -> dict[str, Any]:
