@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from conftest import scenario_dict
 from safetensors.torch import load_file, save_file
@@ -149,3 +150,25 @@ def test_a_points_numbers_do_not_depend_on_the_points_beside_it(run_dict, tmp_pa
     alone = run_dict(conv_receiver(10, snr_db=[5.0]), tmp_path / "alone")
     assert _mse(alone, 5.0) == _mse(together, 5.0)
     assert alone.table.point_id.iloc[0] == together.table[together.table.snr_db == 5.0].point_id.iloc[0]
+
+
+def test_local_worker_processes_give_the_numbers_of_one_process(run_dict, tmp_path):
+    """``executor: {type: local, workers: 2}``: tasks of one link on one channel in two spawned processes, at the
+    scenario's thread count, give exactly the single-process numbers (a CNN receiver and a digital link, two
+    channels), and the outcome files too."""
+    import numpy as np
+
+    from simulator.io.outcomes import load_outcomes
+
+    links = [{"name": "conv", "type": "plugins:ConvReceiverLink"},
+             {"name": "qpsk", "type": "digital", "bits_per_symbol": 2, "block_bits": 64}]
+    channels = [{"type": "awgn"}, {"type": "rayleigh", "fading": "block", "block_length": 8}]
+    one = run_dict(conv_receiver(100, links=links, channels=channels), tmp_path / "one")
+    two = run_dict(conv_receiver(100, links=links, channels=channels, executor={"type": "local", "workers": 2}),
+                   tmp_path / "two")
+    columns = ["link", "channel", "snr_db", "metric", "value", "ci_low", "ci_high", "count", "trials", "examples",
+               "point_id"]
+    pd.testing.assert_frame_equal(one.table[columns], two.table[columns])
+    for point_id in set(one.table[one.table.link == "qpsk"].point_id):
+        a, b = load_outcomes(tmp_path / "one", point_id), load_outcomes(tmp_path / "two", point_id)
+        assert list(a) == ["bler"] and np.array_equal(a["bler"], b["bler"])
