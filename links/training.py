@@ -35,14 +35,10 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import matplotlib
+import torch
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from simulator.core.seeding import derive_seed  # noqa: E402
+from simulator.core.seeding import derive_seed
 from simulator.io.atomic import atomic_path  # noqa: E402
 
 
@@ -78,6 +74,11 @@ class EpochProgress:
 def plot_curves(history: list[dict[str, float]], path, title: str) -> None:
     """A PNG at ``path`` with one panel per metric of ``history`` (one dict per epoch) against the epoch."""
     keys = [k for k in history[0] if k != "epoch"] if history else []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.6 * max(len(keys), 1), 3.0), squeeze=False)
     epochs = [h["epoch"] for h in history]
     for ax, key in zip(axes[0], keys, strict=False):

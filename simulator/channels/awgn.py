@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sionna.phy.channel import AWGN
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
 from simulator.core.snr import noise_variance
@@ -27,6 +26,8 @@ class AWGNChannel(Channel):
 
     def __init__(self, params=None, device: str = "cpu"):
         super().__init__(params, device)
+        from sionna.phy.channel import AWGN
+
         self._awgn = AWGN(device=self.device)
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:

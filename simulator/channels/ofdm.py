@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator, model_validator
-from sionna.phy.channel import OFDMChannel as SionnaOFDMChannel
-from sionna.phy.channel import RayleighBlockFading
-from sionna.phy.channel.tr38901 import TDL
-from sionna.phy.mimo import StreamManagement
-from sionna.phy.ofdm import (
-    LMMSEEqualizer,
-    LSChannelEstimator,
-    PilotPattern,
-    RemoveNulledSubcarriers,
-    ResourceGrid,
-    ResourceGridMapper,
-    ZFEqualizer,
-)
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
 from simulator.core.params import Params
 from simulator.core.snr import noise_variance
+
+if TYPE_CHECKING:
+    from sionna.phy.ofdm import PilotPattern
 
 _TDL_FIELDS = ("tdl_model", "delay_spread", "carrier_frequency", "ue_speed")
 
@@ -203,6 +193,20 @@ class OFDMChannel(Channel):
             return self
 
     def __init__(self, params=None, device: str = "cpu"):
+        # Sionna is imported when a channel is built, not when the type is registered (light `semsim list`)
+        from sionna.phy.channel import OFDMChannel as SionnaOFDMChannel
+        from sionna.phy.channel import RayleighBlockFading
+        from sionna.phy.channel.tr38901 import TDL
+        from sionna.phy.mimo import StreamManagement
+        from sionna.phy.ofdm import (
+            LMMSEEqualizer,
+            LSChannelEstimator,
+            RemoveNulledSubcarriers,
+            ResourceGrid,
+            ResourceGridMapper,
+            ZFEqualizer,
+        )
+
         super().__init__(params, device)
         p = self.params
         self.resource_grid = ResourceGrid(
@@ -257,6 +261,8 @@ class OFDMChannel(Channel):
 
     def _kronecker_pilots(self) -> PilotPattern:
         """Sionna's one-stream Kronecker pattern; QPSK pilots from a generator seeded by ``pilot_seed``."""
+        from sionna.phy.ofdm import PilotPattern
+
         p, rg = self.params, self.resource_grid
         indices = list(p.pilot_ofdm_symbol_indices)
         mask = np.zeros([1, 1, rg.num_ofdm_symbols, rg.num_effective_subcarriers], bool)

@@ -7,9 +7,6 @@ from typing import Literal
 
 import torch
 from pydantic import Field, model_validator
-from sionna.phy.channel import AWGN, GenerateFlatFadingChannel
-from sionna.phy.mimo import lmmse_equalizer, zf_equalizer
-from sionna.phy.utils import complex_normal
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
 from simulator.core.params import Params
@@ -49,6 +46,8 @@ class RayleighChannel(Channel):
 
     def __init__(self, params=None, device: str = "cpu"):
         super().__init__(params, device)
+        from sionna.phy.channel import AWGN, GenerateFlatFadingChannel
+
         self._generate = GenerateFlatFadingChannel(num_tx_ant=1, num_rx_ant=1, device=self.device)
         self._awgn = AWGN(device=self.device)
 
@@ -63,6 +62,9 @@ class RayleighChannel(Channel):
         return h.repeat_interleave(length, dim=1)[:, :n]
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        from sionna.phy.mimo import lmmse_equalizer, zf_equalizer
+        from sionna.phy.utils import complex_normal
+
         batch, n = x.shape
         no = noise_variance(snr_db)
         h = self.coefficients(batch, n)

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from scipy.stats import binomtest
-from scipy.stats import t as student_t
 
 from simulator.core.registry import Registry
 
@@ -161,6 +159,8 @@ def mean_interval(n: int, mean: float, m2: float, confidence: float = 0.95) -> t
     ``(nan, nan)`` with fewer than 2 values."""
     if n < 2:
         return float("nan"), float("nan")
+    from scipy.stats import t as student_t
+
     half = student_t.ppf(0.5 + confidence / 2, n - 1) * math.sqrt(m2 / (n - 1) / n)
     return mean - half, mean + half
 
@@ -203,5 +203,7 @@ def proportion_interval(
     if trials <= 0:
         return float("nan"), float("nan")
     scipy_method = "exact" if method == "clopper-pearson" else "wilson"
+    from scipy.stats import binomtest
+
     ci = binomtest(int(count), int(trials)).proportion_ci(confidence_level=confidence, method=scipy_method)
     return float(ci.low), float(ci.high)

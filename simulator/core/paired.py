@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from simulator.core.metrics import proportion_interval
 
@@ -133,6 +132,8 @@ def mcnemar_exact_p(only_link: int, only_ref: int) -> float:
     discordant = only_link + only_ref
     if discordant == 0:
         return 1.0
+    from scipy.stats import binomtest
+
     return float(binomtest(only_link, discordant, 0.5, alternative="two-sided").pvalue)
 
 

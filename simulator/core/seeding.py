@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Iterator
 
 import torch
-from sionna.phy import config as sionna_config
 
 
 def derive_seed(seed: int, *keys: object) -> int:
@@ -53,6 +52,8 @@ def engine_generator(device: str | torch.device = "cpu") -> torch.Generator:
     generator=engine_generator(x.device), device=x.device)``) gives results that do not depend on the executor,
     the other points or their order. Sionna's blocks draw from the same generator.
     """
+    from sionna.phy import config as sionna_config
+
     return sionna_config.torch_rng(_sionna_device(device))
 
 
