@@ -35,3 +35,16 @@ def test_digital_link_benchmark_quick(tmp_path: Path):
     assert env["device"] == "cpu"
     assert env["versions"]["torch"] and env["versions"]["sionna"]
     assert "ratio" in proc.stdout  # the printed table
+
+
+def test_cli_latency_benchmark_quick(tmp_path: Path):
+    output = tmp_path / "cli.json"
+    proc = subprocess.run([sys.executable, "benchmarks/cli_latency.py", "--quick", "--output", str(output)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(output.read_text(encoding="utf-8"))
+    assert set(report["commands"]) == {"import torch (reference)", "import sionna.phy (reference)", "semsim list",
+                                       "semsim validate", "semsim report"}
+    for figures in report["commands"].values():
+        assert figures["best_seconds"] > 0 and figures["peak_mib"] > 10
+    assert "x import torch" in proc.stdout
