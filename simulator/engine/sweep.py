@@ -1,8 +1,11 @@
 """Run a scenario: plan its points, reuse finished ones, evaluate the rest, and write every output.
 
-Outputs in the output directory (all written atomically):
+Outputs in the output directory (all written atomically, but for the appends to ``results.csv``):
 
-* ``results.csv``: the tidy table (:mod:`simulator.io.results`), rewritten each time a point finishes;
+* ``results.csv``: the tidy table (:mod:`simulator.io.results`). Each finished point's rows are appended as it
+  finishes (one write, flushed to disk), so while a run goes on its rows are in the order points finished; the
+  whole file is rewritten atomically in plan order (links, channels, SNR; metrics in their link's order) at the
+  end of the run, when it ends early (Ctrl-C, an error), and at the start of a run with points to compute;
 * ``table.md`` and ``<metric>.png``: tables and plots derived from it (:mod:`simulator.io.report`);
 * ``outcomes/<point_id>.npz``: each finished point's per-example 0/1 outcomes of its binary metrics
   (:mod:`simulator.io.outcomes`), written before the point's rows reach ``results.csv``;
@@ -10,13 +13,17 @@ Outputs in the output directory (all written atomically):
   (:mod:`simulator.core.paired`, written by :mod:`simulator.io.report`);
 * ``manifest.json``: versions, seed, scenario hash, git commit, timings, point counts and the reference link;
   rewritten after each finished point (``status: running``, ``points.computed`` so far) and at the end with
-  ``status`` ``complete``, ``interrupted`` (Ctrl-C) or ``failed`` (with the one-line ``error``);
+  ``status`` ``complete``, ``interrupted`` (Ctrl-C) or ``failed`` (with the one-line ``error``); its size does not
+  grow with the points finished (its bulk is the validated scenario), so a rewrite per point stays a few
+  milliseconds (``benchmarks/results_io.py``);
 * ``links.json``: each link's own facts (``Link.describe()``: channel uses, rates, parameter counts, accuracy
   of trained parts), also shown in ``table.md``.
 
-Resuming: a point whose ``point_id`` already has rows in ``results.csv`` is not recomputed (its outcomes file is
-kept). Rows of points that are no longer in the scenario are moved to ``superseded.csv`` rather than deleted, and
-their outcome files to ``outcomes/superseded/``.
+Resuming: a point whose ``point_id`` already has rows in ``results.csv``, one for each of its metrics, is not
+recomputed (its outcomes file is kept). A crash or kill during an append can leave a partial last line, which
+:func:`~simulator.io.results.load_results` ignores, or a point with the rows of only some of its metrics, which
+counts as unfinished: its rows are dropped and it is computed again. Rows of points that are no longer in the
+scenario are moved to ``superseded.csv`` rather than deleted, and their outcome files to ``outcomes/superseded/``.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from simulator.engine.runner import Point, PointResult
 from simulator.io.atomic import read_json, write_text
 from simulator.io.outcomes import save_outcomes, supersede_outcomes
 from simulator.io.report import write_report
-from simulator.io.results import empty_table, load_results, point_rows, save_results
+from simulator.io.results import append_results, empty_table, load_results, point_rows, save_results
 
 
 @dataclass
@@ -105,13 +112,20 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
     plan = plan_points(scenario, fingerprints)
     order = {point.point_id: i for i, (_, point) in enumerate(plan)}
 
+    link_metrics = {spec.key: sorted(scenario.link_metrics(spec)) for spec in scenario.links}
+    expected = {point.point_id: link_metrics[label] for label, point in plan}
+
     previous = load_results(results_path) if results_path.exists() else empty_table()
-    kept = previous[previous.point_id.isin(order)]
+    kept = _finished_rows(previous, expected)
     stale = previous[~previous.point_id.isin(order)]
     _supersede(stale, out / "superseded.csv")
     supersede_outcomes(out, set(stale.point_id))
     finished = set(kept.point_id)
     pending = [(label, point) for label, point in plan if point.point_id not in finished]
+    if pending and results_path.exists():
+        # Finished points are appended from here on: they go onto a file holding only the finished points of this
+        # plan, in plan order (rows of superseded points, and rows a crash left of an unfinished point, gone).
+        save_results(_sorted(kept, order), results_path)
 
     reused = len(plan) - len(pending)
     manifest = _manifest(scenario, executor_name, scenario_file, started, len(plan), reused)
@@ -122,15 +136,17 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
     # Nothing is written before the first point finishes, so input that fails while links are built leaves
     # no half-made output directory behind.
     rows = [kept]
+    appended = False  # whether this run has appended to results.csv (so its rows may be out of plan order)
     budget = scenario.monte_carlo
     bar = SweepProgress(total=len(pending) * budget.max_samples, bar=progress)
 
     def on_point_done(result: PointResult) -> None:
-        nonlocal computed
+        nonlocal computed, appended
         new = pd.DataFrame(point_rows(scenario.name, result, budget.confidence, budget.interval))
         rows.append(new)
         _save_outcomes(out, result)
-        save_results(_sorted(_concat(rows), order), results_path)
+        appended = True
+        _append_results(new, results_path)
         computed += 1
         manifest["points"] = _point_counts(len(plan), reused, computed)
         _write_json(manifest_path, manifest)
@@ -171,6 +187,8 @@ def _run(scenario: Scenario, output_dir: str | Path | None, executor: str | None
         # ended and how many points are in results.csv; the error itself propagates unchanged.
         if results_path.exists():
             _record_end(manifest_path, manifest, started, err)
+        if appended:
+            _restore_plan_order(results_path, expected, order)
         raise
     seconds = time.time() - started
     point_seconds = table.drop_duplicates("point_id").groupby("link", sort=False).seconds.sum()
@@ -203,6 +221,32 @@ def _save_outcomes(out: Path, result: PointResult) -> None:
         save_outcomes(out, result.point.point_id, result.outcomes)
     except OSError as err:
         raise UserError(f"cannot write the outcomes of a point to {out}: {err.strerror}") from None
+
+
+def _append_results(rows: pd.DataFrame, path: Path) -> None:
+    try:
+        append_results(rows, path)
+    except OSError as err:
+        raise UserError(f"cannot append the results of a point to {path}: {err.strerror}") from None
+
+
+def _finished_rows(table: pd.DataFrame, expected: dict[str, list[str]]) -> pd.DataFrame:
+    """The rows of the finished points of ``table`` among ``expected`` (point id -> its metrics, sorted): a point
+    is finished when it has one row for each of its metrics; one with only some (what an append cut short by a
+    crash leaves, :func:`simulator.io.results.append_results`) is not, and its rows are dropped."""
+    found: dict[str, list[str]] = {}
+    for point_id, metric in zip(table.point_id, table.metric, strict=True):
+        if point_id in expected:
+            found.setdefault(point_id, []).append(metric)
+    done = {point_id for point_id, metrics in found.items() if sorted(metrics) == expected[point_id]}
+    return table[table.point_id.isin(done)].reset_index(drop=True)
+
+
+def _restore_plan_order(path: Path, expected: dict[str, list[str]], order: dict[str, int]) -> None:
+    """Rewrite ``results.csv`` of a run that ended early with its finished points in plan order (it holds them in
+    the order they finished). Best effort: where this fails, the next run's start does it."""
+    with contextlib.suppress(UserError, OSError):
+        save_results(_sorted(_finished_rows(load_results(path), expected), order), path)
 
 
 def _write_json(path: Path, content: dict) -> None:
