@@ -22,7 +22,7 @@ What is measured
     decoder call (the first compiles the kernel and writes the cache, the second loads it) and a second call.
 
 How to run
-    ``.venv/bin/python benchmarks/ldpc_decoders.py`` (about 6 minutes on 2 CPU cores, most of it Sionna), or
+    ``.venv/bin/python benchmarks/ldpc_decoders.py`` (3-6 minutes on 2 CPU cores, most of it Sionna), or
     ``--quick`` for a smoke run of a few seconds (tiny sizes, no first-call measurement). Results are printed as a
     table and written to ``benchmarks/results/ldpc_decoders.json`` (``--output`` to change). Figures recorded so
     far: ``benchmarks/NOTES.md``.

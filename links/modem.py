@@ -13,7 +13,7 @@ that structured payloads (image codes, quantised features, padding) still give Q
 error positions, and so BER and BLER, are unchanged by it.
 
 LDPC decoding on a CPU uses, by default, :class:`links.ldpc_cpu.NumbaLDPC5GDecoder` (``decoder: numba``): the same
-flooding belief propagation on the same graph as Sionna's ``LDPC5GDecoder``, with early stop, 10-25 times
+flooding belief propagation on the same graph as Sionna's ``LDPC5GDecoder``, with early stop, 7.5-25 times
 faster per core (``benchmarks/ldpc_decoders.py``); ``decoder: sionna`` selects Sionna's. A CUDA device always
 uses Sionna's decoder.
 """
