@@ -7,7 +7,8 @@ What is measured
     number of information bits):
 
     * ``uncoded``: QPSK, blocks of 1024 bits, APP demapper with hard decisions;
-    * ``ldpc``: 5G LDPC k=512, n=1024 (rate 1/2), QPSK, APP demapper, 20 belief-propagation iterations.
+    * ``ldpc``: 5G LDPC k=512, n=1024 (rate 1/2), QPSK, APP demapper, 20 belief-propagation iterations, Sionna's
+      ``LDPC5GDecoder`` on both sides (``decoder: sionna``; ``benchmarks/ldpc_decoders.py`` compares decoders).
 
     Three ways of running the same work are timed, interleaved, each ``--repeats`` times (the best time counts):
 
@@ -115,7 +116,9 @@ class Config:
         """The semsim ``digital`` link entry of the scenario."""
         spec = {"name": self.name, "type": "digital", "bits_per_symbol": self.bits_per_symbol}
         if self.ldpc:
-            spec["ldpc"] = {"k": self.block_bits, "n": self.coded_bits, "num_iter": self.num_iter}
+            # Sionna's decoder, as the plain loop: this benchmark measures the engine, not the decoder (the numba
+            # decoder, the default on a CPU, is compared with Sionna's in ldpc_decoders.py)
+            spec["ldpc"] = {"k": self.block_bits, "n": self.coded_bits, "num_iter": self.num_iter, "decoder": "sionna"}
         else:
             spec["block_bits"] = self.block_bits
         return spec

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,3 +50,37 @@ def test_cli_latency_benchmark_quick(tmp_path: Path):
     for figures in report["commands"].values():
         assert figures["best_seconds"] > 0 and figures["peak_mib"] > 10
     assert "x import torch" in proc.stdout
+
+
+def test_ldpc_decoders_benchmark_quick(tmp_path: Path, capsys):
+    # in this process (the imports of a subprocess would cost more than the run); main sets one torch thread
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    threads = torch.get_num_threads()
+    try:
+        import ldpc_decoders
+
+        output = tmp_path / "ldpc.json"
+        assert ldpc_decoders.main(["--quick", "--output", str(output)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    report = json.loads(output.read_text(encoding="utf-8"))
+    names = {"sionna", "numba", "numba-minsum", "numba-offset-minsum", "numba-normalized-minsum"}
+    assert set(report["decoders"]) == names
+    assert set(report["codes"]) == {"k512-n1024-qpsk", "k768-n1024-16qam"}
+    for code in report["codes"].values():
+        assert len(code["points"]) == 1
+        for point in code["points"]:
+            assert set(point["decoders"]) == names
+            for figures in point["decoders"].values():
+                assert figures["mbit_per_s"] > 0 and math.isfinite(figures["speedup"])
+                low, high = figures["bler_ci95"]
+                assert 0 <= low <= figures["bler"] <= high <= 1
+                assert 1 <= figures["mean_iterations"] <= report["num_iter"]
+            assert point["decoders"]["sionna"]["speedup"] == 1.0
+            assert point["decoders"]["sionna"]["differ_from_reference"] == 0
+            assert point["decoders"]["sionna"]["mean_iterations"] == report["num_iter"]
+        assert code["summary"]["numba"]["speedup"] > 0
+    assert report["first_call"] is None  # not measured in --quick
+    assert report["environment"]["torch_threads"] == 1
+    assert "x sionna" in capsys.readouterr().out  # the printed table

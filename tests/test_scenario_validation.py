@@ -104,6 +104,8 @@ BAD = [
      "links[0]", ["ldpc.n (1022)", "multiple of bits_per_symbol (4)"], False),
     ("ldpc-cn-update-literal", scenario_dict(links=[link(ldpc={"cn_update": "sum-product"})]),
      "links[0].ldpc.cn_update", ["'boxplus-phi'", "'minsum'", "'offset-minsum'"], False),
+    ("ldpc-decoder-literal", scenario_dict(links=[link(ldpc={"decoder": "gpu"})]),
+     "links[0].ldpc.decoder", ["'numba'", "'sionna'", "'gpu'"], False),
     ("ldpc-unknown-field", scenario_dict(links=[link(ldpc={"k": 512, "n": 1024, "iterations": 5})]),
      "links[0].ldpc.iterations", ["unknown field", "num_iter", "cn_update"], False),
     ("rayleigh-fading-literal", scenario_dict(channels=[{"type": "rayleigh", "fading": "slow"}]),
