@@ -20,14 +20,15 @@ uses Sionna's decoder.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from pydantic import Field, model_validator
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
-from sionna.phy.mapping import Constellation, Demapper, Mapper
 
 from simulator.core.params import Params
+
+if TYPE_CHECKING:
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 #: receiver call sizes that run fastest on a CPU (see CodedModem.receive_batch_hint)
 LDPC_CODEWORDS_PER_CALL = 96
@@ -87,6 +88,8 @@ def build_ldpc_decoder(encoder: LDPC5GEncoder, ldpc: LDPCParams, decoder: str, d
         from links.ldpc_cpu import NMS_SCALE
 
         cn_update, callbacks = "minsum", [lambda msg, it: msg * NMS_SCALE]
+    from sionna.phy.fec.ldpc import LDPC5GDecoder
+
     return LDPC5GDecoder(encoder, cn_update=cn_update, num_iter=ldpc.num_iter, hard_out=True, c2v_callbacks=callbacks,
                          device=device)
 
@@ -115,6 +118,10 @@ class CodedModem:
         if coded % m:
             name = "ldpc.n" if ldpc else "block_bits"
             raise ValueError(f"{name} ({coded}) must be a multiple of bits_per_symbol ({m})")
+        # Sionna is imported when a modem is built, not when its module loads (light `semsim list`)
+        from sionna.phy.fec.ldpc import LDPC5GEncoder
+        from sionna.phy.mapping import Constellation, Demapper, Mapper
+
         constellation = Constellation("pam" if m == 1 else "qam", m, normalize=True, device=device)
         self._mapper = Mapper(constellation=constellation, device=device)
         self._demapper = Demapper(demapper, constellation=constellation, hard_out=ldpc is None, device=device)

@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from sionna.phy.fec.ldpc import LDPC5GEncoder
 
 from links.baselines.features import PCA, StudentParams, prepare_features
 from links.bits_link import BitsLink
@@ -81,6 +80,8 @@ def ldpc_blocks(symbols: int, bits_per_symbol: int, code_rate: float) -> tuple[i
     each has ``n = symbols / blocks * m`` bits and ``k = floor(n * code_rate)`` information bits, so the
     information bits never exceed ``floor(symbols * m * code_rate)``. Raises :class:`UserError` if none fits.
     """
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
     for blocks in (b for b in range(1, symbols + 1) if symbols % b == 0):
         n = symbols // blocks * bits_per_symbol
         k = math.floor(n * code_rate + 1e-9)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
-from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
 
 from links.baselines.source_codec import CodecName, make_codec
 from links.bits_link import BitsLink
@@ -117,6 +116,8 @@ class SeparateLink(ImageLink, BitsLink):
             message = " ".join(str(err).split())[:200]
             raise UserError(f"symbols ({p.symbols}) and code_rate ({p.code_rate}) give a 5G LDPC code with k = "
                             f"{self.k}, n = {self.n} that Sionna rejects: {message}") from None
+        from sionna.phy.fec.crc import CRCDecoder, CRCEncoder
+
         self._crc_encoder = CRCEncoder(p.crc, k=self.payload_bits, device=self.device)
         self._crc_decoder = CRCDecoder(self._crc_encoder, device=self.device)
         self._mean_image = self.data.split("train").images.mean(dim=0).to(self.device)
