@@ -475,3 +475,13 @@ def test_literal_and_range_boundaries_are_accepted():
     ))
     assert scenario.snr_points() == [3.0]
     assert scenario.monte_carlo.interval == "clopper-pearson"
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1025"])
+def test_bad_threads_argument_is_one_line(tmp_path, capsys, value):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_dict()))
+    assert main(["run", str(path), "--threads", value, "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"invalid thread count {value!r}; expected a whole number from 1 to 1024" in err[0]
+    assert not (tmp_path / "out").exists()
