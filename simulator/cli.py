@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="scenario YAML file")
     run.add_argument("--output", "-o", help="output directory (default: the scenario's output)")
     run.add_argument("--executor", help="override the scenario's executor type (local, ray)")
+    run.add_argument("--workers", type=_workers, metavar="N",
+                     help="local executor: evaluate in N worker processes (the scenario's executor.workers)")
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always show a progress bar")
@@ -58,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="torch threads for training and evaluation (default: the scenario's threads, 1); "
                                   "results computed with other thread counts can differ in single examples")
     return parser
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}; expected a whole number from 1 to 256")
+    return int(text)
 
 
 def _threads(text: str) -> int:
@@ -126,7 +134,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from simulator.engine.sweep import run_scenario
 
-    scenario.executor_spec(args.executor)  # an unknown --executor is an error before anything runs
+    executor = scenario.executor_spec(args.executor)  # an unknown --executor is an error before anything runs
+    if args.workers is not None:
+        if executor.type != "local":
+            raise UserError(f"--workers applies to the local executor; this run uses {executor.type!r} (its own "
+                            "settings are in the scenario's executor)")
+        from simulator.core.spec import ExecutorSpec
+
+        scenario = scenario.model_copy(update={"executor": ExecutorSpec(type="local", workers=args.workers)})
     outcome = run_scenario(scenario, args.output, args.executor, args.progress, scenario_file=args.scenario)
     print(f"semsim: {outcome.computed} points computed, {outcome.reused} reused, {outcome.seconds:.1f} s")
     for name in ("results.csv", "table.md", "paper_table.md", "paired.md"):

@@ -9,6 +9,7 @@ a Monte-Carlo simulation: every ``run`` fails validation before simulating.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import subprocess
 import sys
@@ -485,3 +486,17 @@ def test_bad_threads_argument_is_one_line(tmp_path, capsys, value):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"invalid thread count {value!r}; expected a whole number from 1 to 1024" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_workers_argument(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_dict()))
+    assert main(["run", str(path), "--workers", "0", "-o", str(tmp_path / "a")]) == 2
+    assert "invalid worker count '0'; expected a whole number from 1 to 256" in capsys.readouterr().err
+    assert main(["run", str(path), "--workers", "2", "--executor", "ray", "-o", str(tmp_path / "b")]) == 2
+    assert "--workers applies to the local executor; this run uses 'ray'" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert main(["run", str(path), "--workers", "2", "-o", str(tmp_path / "c"), "--no-progress"]) == 0
+    assert "2 points computed" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["scenario_spec"]["executor"]["workers"] == 2
