@@ -35,13 +35,10 @@ class CountingLink(DigitalLink):
         return super().receive(received, snr_db)
 
 
-class PhaseByLink(Link):
-    """SNR-adaptive toy link: sends one BPSK symbol per bit rotated by a phase equal to the SNR in radians; the
-    receiver undoes the rotation with its own per-example ``snr_db``. Wrong SNR bookkeeping garbles the bits."""
+class Bpsk64Link(Link):
+    """Base of the toy links below: 64 random bits per example, one BPSK symbol each, scored by ``ber``."""
 
-    description = "test link: SNR-dependent phase rotation"
     metrics = ("ber",)
-    snr_adaptive = True
 
     @property
     def channel_uses(self) -> int:
@@ -51,18 +48,26 @@ class PhaseByLink(Link):
         return {"bits": torch.randint(0, 2, (batch_size, 64), generator=generator)}
 
     def encode(self, batch):
-        return {"bpsk": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
+        return {"symbols": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
+
+    def score(self, batch, estimate):
+        return {"ber": Tally((batch["bits"] != estimate["bits"]).sum(dim=1), 64)}
+
+
+class PhaseByLink(Bpsk64Link):
+    """SNR-adaptive toy link: sends one BPSK symbol per bit rotated by a phase equal to the SNR in radians; the
+    receiver undoes the rotation with its own per-example ``snr_db``. Wrong SNR bookkeeping garbles the bits."""
+
+    description = "test link: SNR-dependent phase rotation"
+    snr_adaptive = True
 
     def adapt_to_snr(self, encoded, snr_db):
         CALLS["adapt_to_snr"] += 1
-        return encoded["bpsk"] * torch.polar(torch.ones_like(snr_db), snr_db)[:, None]
+        return encoded["symbols"] * torch.polar(torch.ones_like(snr_db), snr_db)[:, None]
 
     def receive(self, received, snr_db):
         derotated = received.symbols * torch.polar(torch.ones_like(snr_db), -snr_db)[:, None]
         return {"bits": (derotated.real < 0).long()}
-
-    def score(self, batch, estimate):
-        return {"ber": Tally((batch["bits"] != estimate["bits"]).sum(dim=1), 64)}
 
 
 class WrongShapeLink(DigitalLink):
@@ -251,12 +256,11 @@ class RefusingChannel(AWGNChannel):
         raise UserError("needs a GPU")
 
 
-class WeightFileLink(Link):
+class WeightFileLink(Bpsk64Link):
     """A plug-in whose receiver reads its one "weight" (a decision threshold) from a file named in its parameters:
     BPSK bits decided by ``real(y) > threshold``. It fingerprints the file, so new weights mean new results."""
 
     description = "test link: BPSK with a decision threshold read from a weight file"
-    metrics = ("ber",)
 
     class Params(Params):
         weights: str = Field(min_length=1)
@@ -271,21 +275,8 @@ class WeightFileLink(Link):
 
         return file_fingerprint(self.params.weights)
 
-    @property
-    def channel_uses(self) -> int:
-        return 64
-
-    def sample(self, batch_index, batch_size, generator):
-        return {"bits": torch.randint(0, 2, (batch_size, 64), generator=generator)}
-
-    def encode(self, batch):
-        return {"symbols": (1.0 - 2.0 * batch["bits"].float()).to(torch.complex64)}
-
     def receive(self, received, snr_db):
         return {"bits": (received.symbols.real < self.threshold).long()}
-
-    def score(self, batch, estimate):
-        return {"ber": Tally((estimate["bits"] != batch["bits"]).sum(dim=1), 64)}
 
 
 class ConvReceiverLink(AnalogMSELink):

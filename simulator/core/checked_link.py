@@ -51,10 +51,6 @@ class CheckedLink:
         self.link = link
         self.label = label
 
-    @property
-    def channel_uses(self) -> int:
-        return self.link.channel_uses
-
     def sample(self, batch_index: int, batch_size: int, generator: torch.Generator) -> TensorDict:
         """The payload of batch ``batch_index``: a dict of tensors with ``batch_size`` rows."""
         batch = _call(self.label, "sample", self.link.sample, batch_index, batch_size, generator)
@@ -92,7 +88,7 @@ class CheckedLink:
     def receive(self, received, snr_db: torch.Tensor) -> TensorDict:
         """The receiver's estimates: a dict of tensors with one row per example of ``snr_db``."""
         estimate = _call(self.label, "receive", self.link.receive, received, snr_db)
-        check_estimate(self.label, estimate, int(snr_db.shape[0]))
+        check_rows(self.label, "receive", estimate, int(snr_db.shape[0]))
         return estimate
 
     def score(self, batch: TensorDict, estimate: TensorDict, metrics: tuple[str, ...] | None = None
@@ -141,7 +137,8 @@ def probe(link: Link, label: str, channel: Channel, snr_db: float, batch_size: i
 
 
 def check_rows(link_label: str, what: str, tensors: object, examples: int) -> None:
-    """A ``what()`` result must be a non-empty dict of tensors with ``examples`` rows each."""
+    """A ``what()`` result (the payload, the receiver's estimate) must be a non-empty dict of tensors with
+    ``examples`` rows each."""
     if not isinstance(tensors, dict) or not tensors:
         raise LinkError(f"link {link_label!r}: {what}() must return a dict of tensors with one row per example, "
                         f"got {type(tensors).__name__}")
@@ -172,11 +169,6 @@ def check_symbols(link_label: str, symbols: object, batch_size: int, n: int,
         raise LinkError(f"{where}: symbols have average energy {mean:.3g} per example; expected 1 (normalise each "
                         f"example to unit average energy, e.g. simulator.core.snr.normalize_energy; tolerance "
                         f"{POWER_TOLERANCE:.0%})")
-
-
-def check_estimate(link_label: str, estimate: object, examples: int) -> None:
-    """Enforce the receiver contract: a non-empty dict of tensors, each with ``examples`` rows."""
-    check_rows(link_label, "receive", estimate, examples)
 
 
 def check_tally(link_label: str, metric: str, tally: object, batch_size: int) -> None:

@@ -19,7 +19,7 @@ from pydantic import Field
 from simulator.core.errors import UserError
 from simulator.core.executor import Executor
 from simulator.core.params import Params
-from simulator.engine.executors.tasks import evaluate_chunk, split_points
+from simulator.engine.executors.tasks import build_missing_links, evaluate_chunk, split_points
 
 
 class LocalExecutor(Executor):
@@ -32,14 +32,9 @@ class LocalExecutor(Executor):
 
     def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
             channels=None) -> None:
-        from simulator.config.assemble import build_channel, build_data, build_link
+        from simulator.config.assemble import build_channel
 
-        links = dict(links or {})
-        data = build_data(scenario) if any(job.link.key not in links for job in jobs) else None
-        for job in jobs:  # build (train and cache) every link here first, so that workers only load them
-            if job.link.key not in links:
-                links[job.link.key] = build_link(job.link, scenario, data)
-                on_link_ready(job.link.key, links[job.link.key].describe())
+        links = build_missing_links(scenario, jobs, links, on_link_ready)
         if self.params.workers > 1 and jobs:
             self._run_in_workers(scenario, jobs, on_point_done, on_progress)
             return
@@ -72,7 +67,7 @@ class LocalExecutor(Executor):
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_worker_init, initargs=(cache,))
         try:
-            pending = {pool.submit(evaluate_chunk, payload, label, chunk, cache, scenario.threads): (label, chunk)
+            pending = {pool.submit(evaluate_chunk, payload, label, chunk, cache): (label, chunk)
                        for label, chunk in tasks}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

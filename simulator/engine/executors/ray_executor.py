@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 from simulator.core.errors import UserError
 from simulator.core.executor import Executor
 from simulator.core.params import Params
-from simulator.engine.executors.tasks import evaluate_chunk, split_points
+from simulator.engine.executors.tasks import build_missing_links, evaluate_chunk, split_points
 
 INSTALL_HINT = "the ray executor needs Ray: install the ray extra (pip install 'semsim[ray]')"
 
@@ -72,19 +72,11 @@ class RayExecutor(Executor):
     def run(self, scenario, jobs, on_point_done, on_progress, on_link_ready=lambda label, facts: None, links=None,
             channels=None) -> None:
         ray = import_ray()
-        from simulator.config.assemble import build_data, build_link
         from simulator.io.artifacts import cache_root
 
         spec = self.params
         cache = str(cache_root().resolve())
-        # Build (and so train and cache) every link here, once, before any worker needs it.
-        links = links or {}
-        data = build_data(scenario) if any(job.link.key not in links for job in jobs) else None
-        for job in jobs:
-            if job.link.key not in links:
-                link = build_link(job.link, scenario, data)
-                on_link_ready(job.link.key, link.describe())
-                del link
+        build_missing_links(scenario, jobs, links, on_link_ready)  # trained and cached once, before any task
 
         started_here = connect(ray, spec.address, spec.local_cpus, cache)
         refs: dict[Any, tuple[str, list]] = {}
@@ -92,10 +84,9 @@ class RayExecutor(Executor):
             task = _task(ray).options(num_cpus=spec.num_cpus or scenario.threads, num_gpus=spec.num_gpus,
                                       max_retries=spec.max_retries, retry_exceptions=False)
             payload = ray.put(scenario.model_dump(mode="json"))
-            threads = scenario.threads  # the numerics of a local run (simulator.core.numerics)
-            for job in jobs:
+            for job in jobs:  # each task computes at the scenario's threads, as a local run does
                 for chunk in split_points(job.points, spec.chunk_points):
-                    refs[task.remote(payload, job.link.key, chunk, cache, threads)] = (job.link.key, chunk)
+                    refs[task.remote(payload, job.link.key, chunk, cache)] = (job.link.key, chunk)
             budget = scenario.monte_carlo.max_samples
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
@@ -116,8 +107,6 @@ class RayExecutor(Executor):
                     pass
             if started_here:
                 ray.shutdown()
-
-
 
 
 def connect(ray, address: str | None, local_cpus: int | None, cache: str) -> bool:

@@ -26,8 +26,23 @@ def split_points(points: list, size: int) -> list[list]:
     return [group[i : i + size] for group in by_channel.values() for i in range(0, len(group), size)]
 
 
-def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: str, threads: int):
-    """Worker side: the results of ``points`` of one link on one channel, and the artifacts it had to train."""
+def build_missing_links(scenario, jobs, links: dict | None, on_link_ready) -> dict:
+    """``links`` (by name) plus every link of ``jobs`` not in it, built here: a driver builds (trains and caches)
+    each link once before its workers only load them; ``on_link_ready(name, describe())`` for each new one."""
+    from simulator.config.assemble import build_data, build_link
+
+    links = dict(links or {})
+    data = build_data(scenario) if any(job.link.key not in links for job in jobs) else None
+    for job in jobs:
+        if job.link.key not in links:
+            links[job.link.key] = build_link(job.link, scenario, data)
+            on_link_ready(job.link.key, links[job.link.key].describe())
+    return links
+
+
+def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: str):
+    """Worker side: the results of ``points`` of one link on one channel, computed at the scenario's ``threads``,
+    and the artifacts it had to train."""
     os.environ["SEMSIM_CACHE_DIR"] = cache
     import torch
 
@@ -35,7 +50,7 @@ def evaluate_chunk(scenario_json: dict, link_label: str, points: list, cache: st
     from simulator.config.scenario import parse_scenario
     from simulator.engine.runner import run_points
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(int(scenario_json.get("threads", 1)))
     digest = hashlib.sha256(json.dumps(scenario_json, sort_keys=True).encode()).hexdigest()
     trained: list[str] = []
     key = (digest, link_label)
