@@ -1,4 +1,7 @@
-"""OFDM channel (``type: ofdm``): shapes, closed forms, no_eff calibration, per-example SNR, seeding, grad."""
+"""OFDM channel (``type: ofdm``): shapes, closed forms, no_eff calibration, per-example SNR, seeding, grad.
+
+Tests that take ``implementation`` run for both the closed-form receiver (the default) and Sionna's blocks.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ def qpsk(generator: torch.Generator, batch: int, n: int) -> torch.Tensor:
     return torch.complex(bits[0].float(), bits[1].float()) / math.sqrt(2)
 
 
+IMPLEMENTATIONS = ("closed-form", "sionna")
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request) -> str:
+    return request.param
+
+
 def make(**params) -> OFDMChannel:
     return OFDMChannel(OFDMChannel.Params(**params))
 
@@ -33,8 +44,8 @@ def test_registered():
     assert CHANNELS.resolve("ofdm") is OFDMChannel
 
 
-def test_shapes_dtypes_and_pilot_overhead():
-    channel = make()
+def test_shapes_dtypes_and_pilot_overhead(implementation):
+    channel = make(implementation=implementation)
     rg = channel.resource_grid
     effective = 76 - 5 - 6 - 1
     assert rg.num_effective_subcarriers == effective
@@ -45,7 +56,7 @@ def test_shapes_dtypes_and_pilot_overhead():
     assert [channel.grids_per_example(k) for k in (1, per_grid, per_grid + 1, n)] == [1, 1, 2, 2]
     pilots = 2 * rg.num_pilot_symbols
     assert channel.pilot_overhead(n) == pytest.approx(pilots / (pilots + n))
-    assert make(pilot_pattern="empty", estimator="perfect").pilot_overhead(n) == 0.0
+    assert make(pilot_pattern="empty", estimator="perfect", implementation=implementation).pilot_overhead(n) == 0.0
 
     with seeded(0) as g:
         x = qpsk(g, 3, n)
@@ -74,8 +85,8 @@ def test_pilots_are_deterministic_and_leave_shared_rng_alone():
     assert torch.allclose(a.resource_grid.pilot_pattern.pilots.abs(), torch.ones(1))
 
 
-def test_perfect_csi_at_60_db_recovers_input():
-    channel = make(estimator="perfect")
+def test_perfect_csi_at_60_db_recovers_input(implementation):
+    channel = make(estimator="perfect", implementation=implementation)
     with seeded(1) as g:
         x = qpsk(g, 8, 1000)
         out = channel(x, torch.full((8,), 60.0))
@@ -86,9 +97,9 @@ def test_perfect_csi_at_60_db_recovers_input():
     assert torch.equal(torch.sign(out.symbols.imag), torch.sign(x.imag))
 
 
-def test_zf_perfect_csi_matches_closed_form_per_example():
+def test_zf_perfect_csi_matches_closed_form_per_example(implementation):
     """ZF with the true channel: ``x_hat = y / h``, ``no_eff = no / |h|^2`` on every data RE, per example."""
-    channel = make(model="rayleigh", estimator="perfect", equalizer="zf")
+    channel = make(model="rayleigh", estimator="perfect", equalizer="zf", implementation=implementation)
     n = 1000
     snr_db = torch.tensor([0.0, 30.0])
     with seeded(2) as g:
@@ -108,9 +119,9 @@ def test_zf_perfect_csi_matches_closed_form_per_example():
 @pytest.mark.parametrize(
     "params", [dict(model="rayleigh", equalizer="zf"), dict(model="tdl", equalizer="lmmse")]
 )
-def test_no_eff_is_calibrated_with_perfect_csi(params):
+def test_no_eff_is_calibrated_with_perfect_csi(params, implementation):
     """``|x_hat - x|^2 / no_eff`` is ``|w|^2 / no``, Exp(1) and independent per RE: mean 1, std 1/sqrt(N)."""
-    channel = make(estimator="perfect", **params)
+    channel = make(estimator="perfect", **params, implementation=implementation)
     batch, n = 64, 2 * channel.data_symbols_per_grid  # N = 98304 REs: std 0.0032, tolerance > 6 sigma
     with seeded(3) as g:
         x = qpsk(g, batch, n)
@@ -132,7 +143,7 @@ def _ls_lin_error_factor(pilot_symbols: tuple[int, int], num_symbols: int) -> fl
 
 
 @pytest.mark.parametrize("interpolation", ["lin", "nn"])
-def test_no_eff_calibration_with_ls_estimation(interpolation):
+def test_no_eff_calibration_with_ls_estimation(interpolation, implementation):
     """LS + LMMSE over flat Rayleigh grids: the error ratio has a closed-form mean that is not exactly 1.
 
     With ``h_hat = h + e`` the unbiased single-antenna LMMSE output is ``y / h_hat``, so
@@ -145,7 +156,8 @@ def test_no_eff_calibration_with_ls_estimation(interpolation):
     CSI because REs on one subcarrier share the same pilot noise: the 64 * 2 * 64 = 8192 subcarrier columns
     are the independent units (observed std over seeds ~0.004; tolerance 0.03).
     """
-    channel = make(model="rayleigh", estimator="ls", interpolation=interpolation, equalizer="lmmse")
+    channel = make(model="rayleigh", estimator="ls", interpolation=interpolation, equalizer="lmmse",
+                   implementation=implementation)
     c = 1.0 if interpolation == "nn" else _ls_lin_error_factor((2, 11), 14)
     expected = (1 + c) / 2
     batch, n = 64, 2 * channel.data_symbols_per_grid
@@ -158,8 +170,8 @@ def test_no_eff_calibration_with_ls_estimation(interpolation):
     torch.testing.assert_close(out.state["err_var"], torch.full_like(out.state["err_var"], 0.1))
 
 
-def test_per_example_snr():
-    channel = make()  # TDL-A, LS + linear interpolation, LMMSE
+def test_per_example_snr(implementation):
+    channel = make(implementation=implementation)  # TDL-A, LS + linear interpolation, LMMSE
     with seeded(6) as g:
         x = qpsk(g, 2, 1500)
         out = channel(x, torch.tensor([0.0, 30.0]))
@@ -171,8 +183,8 @@ def test_per_example_snr():
     torch.testing.assert_close(out.state["no"], torch.tensor([1.0, 1e-3]))
 
 
-def test_seeded_calls_are_reproducible():
-    channel = make()
+def test_seeded_calls_are_reproducible(implementation):
+    channel = make(implementation=implementation)
     x = qpsk(torch.Generator().manual_seed(0), 4, 900)
     outs = []
     for seed in (123, 123, 124):
@@ -183,9 +195,9 @@ def test_seeded_calls_are_reproducible():
     assert not torch.equal(a.symbols, c.symbols)
 
 
-def test_resource_elements_do_not_interact():
+def test_resource_elements_do_not_interact(implementation):
     """Why zero padding is harmless: changing some data symbols changes no other symbol's output."""
-    channel = make()
+    channel = make(implementation=implementation)
     n = 1000
     x = qpsk(torch.Generator().manual_seed(1), 2, n)
     x2 = x.clone()
@@ -199,8 +211,8 @@ def test_resource_elements_do_not_interact():
     assert torch.equal(a.state["h_hat"], b.state["h_hat"])
 
 
-def test_gradient_flows_to_input():
-    channel = make()
+def test_gradient_flows_to_input(implementation):
+    channel = make(implementation=implementation)
     x = qpsk(torch.Generator().manual_seed(2), 2, 800).requires_grad_()
     with seeded(8):
         out = channel(x, torch.full((2,), 10.0))
@@ -208,6 +220,108 @@ def test_gradient_flows_to_input():
     loss.backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert (x.grad.abs() > 0).all()
+
+
+REFERENCE_CASES = [
+    dict(),  # TDL-A, LS with linear interpolation, LMMSE
+    dict(interpolation="nn"),
+    dict(estimator="perfect", equalizer="zf"),
+    dict(model="rayleigh"),
+    dict(pilot_ofdm_symbol_indices=(11, 2, 6), ue_speed=30.0, equalizer="zf"),  # unsorted, three pilot symbols
+]
+
+
+def sionna_receiver(reference: OFDMChannel, out, n: int):
+    """Sionna's estimator and equaliser blocks run on a channel output's received grids (``raw``/``state``)."""
+    batch, grids = out.raw.shape[:2]
+    y = out.raw.reshape(batch * grids, 1, 1, *out.raw.shape[2:])
+    no = out.state["no"].repeat_interleave(grids)
+    if reference._estimator is not None:
+        h_hat, err_var = reference._estimator(y, no)
+    else:
+        h_hat = reference._remove_nulled(out.state["h_freq"].reshape(batch * grids, 1, 1, 1, 1, *y.shape[3:]))
+        err_var = torch.zeros(())
+    symbols, no_eff = reference._equalizer(y, h_hat, err_var, no)
+    return (symbols.reshape(batch, -1)[:, :n], no_eff.reshape(batch, -1)[:, :n],
+            h_hat.reshape(batch, grids, *h_hat.shape[-2:]), err_var)
+
+
+@pytest.mark.parametrize("n", [32, 1000])
+@pytest.mark.parametrize("params", REFERENCE_CASES)
+def test_closed_form_matches_sionna_blocks_on_the_same_grids(params, n):
+    """The closed-form receiver, on the used REs only, gives what Sionna's LS estimator and LMMSE/ZF equaliser
+    give on the full received grids it reports. The tolerances are float32 rounding: Sionna's LMMSE computes
+    ``no_eff = 1 / d - 1`` with ``d = |h|^2 / (|h|^2 + s)``, which loses ~1e-7 / (s / |h|^2) relative at high
+    SNR (1e-5 at 20 dB), and its frequency interpolation adds an ulp or two."""
+    fast, reference = make(**params), make(implementation="sionna", **params)
+    snr_db = torch.tensor([-5.0, 0.0, 5.0, 10.0, 20.0, 20.0])
+    with seeded(11) as g:
+        x = qpsk(g, 6, n)
+        out = fast(x, snr_db)
+    symbols, no_eff, h_hat, err_var = sionna_receiver(reference, out, n)
+    relative = ((out.symbols - symbols).abs() / symbols.abs()).max().item()
+    assert relative < 1e-4
+    torch.testing.assert_close(out.no_eff, no_eff, rtol=2e-4, atol=0)
+    torch.testing.assert_close(out.state["h_hat"], h_hat, rtol=0, atol=1e-5)
+    if params.get("estimator") != "perfect":
+        torch.testing.assert_close(out.state["err_var"], err_var.reshape(out.state["err_var"].shape))
+
+
+@pytest.mark.parametrize("params", [dict(), dict(model="rayleigh")])
+def test_both_implementations_draw_the_same_channel(params):
+    """For one seed both draw the same impulse responses first, so their true channels agree (the noise
+    layouts differ, and with them every later draw)."""
+    x = qpsk(torch.Generator().manual_seed(3), 4, 900)
+    outs = []
+    for implementation in IMPLEMENTATIONS:
+        with seeded(12):
+            outs.append(make(implementation=implementation, **params)(x, torch.full((4,), 10.0)))
+    torch.testing.assert_close(outs[0].state["h_freq"], outs[1].state["h_freq"], rtol=0, atol=2e-6)
+    assert not torch.equal(outs[0].symbols, outs[1].symbols)
+
+
+def test_closed_form_grids_are_signal_plus_unit_noise_everywhere():
+    """``raw - H X`` (``X`` the grid Sionna's mapper builds from the data and pilots) is noise of variance
+    ``no`` on every kind of RE: used data, padding, pilots, guards and DC. A misplaced data symbol or pilot
+    would leave signal in the residual (``|H|^2 / no`` = 10 per RE at 10 dB). Each mean of ``N`` values of
+    ``|w|^2 / no`` (Exp(1)) has std ``1 / sqrt(N)``; the tolerance is over 5 of them."""
+    channel = make()
+    batch, per_grid = 40, channel.data_symbols_per_grid
+    n = per_grid + 100
+    with seeded(13) as g:
+        x = qpsk(g, batch, n)
+        out = channel(x, torch.full((batch,), 10.0))
+    padded = torch.cat([x, x.new_zeros(batch, 2 * per_grid - n)], dim=1)
+    sent = channel._mapper(padded.reshape(batch * 2, 1, 1, per_grid)).reshape(out.raw.shape)
+    ratio = (out.raw - out.state["h_freq"] * sent).abs().square() / 0.1
+    kind = channel.resource_grid.build_type_grid()[0, 0]  # 0 data, 1 pilot, 2 guard, 3 DC
+    used = torch.zeros(2, *kind.shape, dtype=torch.bool)
+    used[0] = kind == 0
+    used[1].view(-1)[torch.nonzero((kind == 0).view(-1)).squeeze(1)[: n - per_grid]] = True
+    for name, where in [("used data", used), ("padding", (kind == 0) & ~used), ("pilots", kind == 1),
+                        ("guards and DC", kind >= 2)]:
+        values = ratio[:, where.expand(2, *kind.shape)]
+        tolerance = 5 / math.sqrt(values.numel())
+        assert abs(values.mean().item() - 1) < tolerance, name
+    energy = out.state["h_freq"].abs().square().mean(dim=(2, 3))  # TDL grids are normalised per grid
+    torch.testing.assert_close(energy, torch.ones_like(energy), rtol=1e-5, atol=0)
+
+
+def test_closed_form_builds_raw_and_state_only_when_read():
+    channel = make()
+    with seeded(14) as g:
+        x = qpsk(g, 4, 300)
+        out = channel(x, torch.full((4,), 5.0))
+    assert out.symbols.shape == (4, 300) and out.has_pending_details
+    part = out.slice(1, 3)
+    assert part.has_pending_details and out.has_pending_details
+    assert part.raw.shape == (2, 1, 14, 76) and not part.has_pending_details
+    assert torch.equal(part.raw, out.raw[1:3]) and torch.equal(part.state["h_hat"], out.state["h_hat"][1:3])
+    with seeded(14) as g:
+        x = qpsk(g, 4, 300)
+        again = channel(x, torch.full((4,), 5.0))
+    assert torch.equal(again.raw, out.raw)  # the grids depend on the seed only, not on when they are read
+    assert make(implementation="sionna")(x, torch.full((4,), 5.0)).has_pending_details is False
 
 
 @pytest.mark.parametrize(

@@ -265,7 +265,8 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
         inputs = {name: stage.targets[name]["embedding"] for name in ("train", "val")}
     with initialised(seed, "deepjscc"):
         codec = build_codec(p, channels, size, data.num_classes, teacher).to(device)
-    art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config},
+    art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config,
+                                "channel": training_channel(p, device).identity()},
                    parents, recipe=RECIPE)
     if not art.exists():
         if inputs is None:
@@ -303,6 +304,12 @@ def _train(codec: nn.ModuleDict, p: DeepJSCCParams, inputs: dict[str, torch.Tens
     art.save(codec, metrics, model_card(title, metrics))
 
 
+def training_channel(p: JSCCTrainingParams, device: str) -> Channel:
+    """The channel a deep JSCC model trains through (``p.train_channel`` with its default parameters); its
+    :meth:`~simulator.core.channel.Channel.identity` is part of the model's cache key."""
+    return CHANNELS.resolve(p.train_channel)(device=device)
+
+
 def train_through_channel(codec: nn.ModuleDict, p: JSCCTrainingParams, x: torch.Tensor,
                           loss_of: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, int | None]],
                           art: Artifact, label: str, device: str) -> tuple[Channel, list[dict[str, float]]]:
@@ -313,7 +320,7 @@ def train_through_channel(codec: nn.ModuleDict, p: JSCCTrainingParams, x: torch.
     after every epoch. Returns the training channel and the epoch history."""
     seed = p.train_seed
     optimizer = torch.optim.Adam(codec.parameters(), lr=p.lr)
-    channel = CHANNELS.resolve(p.train_channel)(device=device)
+    channel = training_channel(p, device)
 
     start, history = art.load_checkpoint(codec, optimizer, device)
     progress = EpochProgress(label, start, p.epochs)

@@ -33,6 +33,7 @@ from links.baselines.deepjscc import (
     mlp,
     through_channel,
     train_through_channel,
+    training_channel,
 )
 from links.complexity import count_macs, count_parameters
 from links.image_link import ImageLink
@@ -87,7 +88,8 @@ class DeepJSCCReconstructionLink(ImageLink):
         with initialised(p.train_seed, "deepjscc-recon"):
             self.codec = build_codec(p, channels, size).to(device)
         art = artifact("jsccrecon", {"deepjscc-recon": p.model_dump(mode="json", exclude={"teacher"}),
-                                     "data": config}, recipe=RECIPE)
+                                     "data": config, "channel": training_channel(p, device).identity()},
+                       recipe=RECIPE)
         if not art.exists():
             self.codec["encoder"].normalize.fit(train.images)
             self._train(art, train.images.to(device), val.images.to(device))

@@ -187,13 +187,15 @@ def prepare(params: PipelineParams, data: DataSource, data_config: dict, device:
 
     with initialised(seed, "codec"):
         codec = _codec(params.cat, teacher.embed_dim, student_stage, device)
+    channels = training_channels(params.stage2.channels, device)
     stage2_art = artifact("stage2", {"stage2": params.stage2.model_dump(mode="json"),
-                                     "cat": params.cat.model_dump(mode="json"), "seed": seed},
+                                     "cat": params.cat.model_dump(mode="json"), "seed": seed,
+                                     "channels": {label: c.identity() for label, c in channels.items()}},
                           {"student": student_stage.artifacts["student"].key}, recipe=RECIPES["stage2"])
     if not stage2_art.exists():
         target = (teacher_stage.targets["train"]["embedding"] if params.stage1.mode == "distill"
                   else embed_in_batches(student, data.split("train").images.to(device)))
-        _stage2(codec, params, data.split("train"), data.split("val"), target, stage2_art, seed, device)
+        _stage2(codec, params, channels, data.split("train"), data.split("val"), target, stage2_art, seed, device)
     stage2_art.load_into(codec, device).eval()
     codec.requires_grad_(False)
     report["stage2"] = stage2_art.meta()["metrics"]
@@ -331,9 +333,10 @@ def training_channels(channels, device: str) -> dict[str, Any]:
             for c in channels}
 
 
-def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, t_emb: torch.Tensor, art: Artifact, seed: int,
-            device: str) -> None:
-    """Train the codec; ``t_emb`` ``[N, D]`` is the embedding the decoder restores for each training image."""
+def _stage2(codec: nn.ModuleDict, params: PipelineParams, channels: dict[str, Any], train, val, t_emb: torch.Tensor,
+            art: Artifact, seed: int, device: str) -> None:
+    """Train the codec through ``channels`` (by label, see :func:`training_channels`); ``t_emb`` ``[N, D]`` is the
+    embedding the decoder restores for each training image."""
     p = params.stage2
     groups = [{"params": [*codec["encoder"].parameters(), *codec["decoder"].parameters(),
                           *codec["head"].parameters()], "lr_scale": 1.0}]
@@ -342,7 +345,6 @@ def _stage2(codec: nn.ModuleDict, params: PipelineParams, train, val, t_emb: tor
     else:
         codec["student"].requires_grad_(False)
     optimizer = torch.optim.Adam(groups, lr=p.lr)
-    channels = training_channels(p.channels, device)
     images, labels = train.images.to(device), train.labels.to(device)
     budgets = params.cat.budgets
 

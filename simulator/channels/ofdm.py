@@ -120,7 +120,16 @@ class OFDMChannel(Channel):
         interpolation: Literal["nn", "lin"] = Field(
             default="lin", description="LS interpolation: nearest pilot, or linear (frequency, then time)"
         )
-        equalizer: Literal["lmmse", "zf"] = "lmmse"
+        equalizer: Literal["lmmse", "zf"] = Field(
+            default="lmmse", description="lmmse or zf (for one stream both give y / h_hat; they differ only in "
+            "Sionna's rounding)"
+        )
+        implementation: Literal["closed-form", "sionna"] = Field(
+            default="closed-form",
+            description="closed-form: estimation and equalisation on the used resource elements only (raw and "
+            "state built when read); sionna: Sionna's estimator and equaliser blocks on every resource element "
+            "(the reference, several times slower)",
+        )
 
         # Field validators see the fields declared before theirs in info.data (absent if those failed);
         # validate_default=True makes them check defaults against user-set fields too.
@@ -236,6 +245,15 @@ class OFDMChannel(Channel):
                 max_speed=p.ue_speed,
                 device=self.device,
             )
+        self._model = model
+        if p.implementation == "closed-form":
+            from sionna.phy.channel import subcarrier_frequencies
+
+            from simulator.channels.ofdm_closed_form import GridLayout
+
+            self._layout = GridLayout(self.resource_grid, p.interpolation, self.device)
+            self._layout.frequencies = subcarrier_frequencies(p.fft_size, p.subcarrier_spacing, device=self.device)
+            return
         # Sionna 2.2's OFDMChannel has no add_awgn flag: it adds AWGN whenever it is called with ``no``.
         self._channel = SionnaOFDMChannel(
             model,
@@ -300,7 +318,28 @@ class OFDMChannel(Channel):
         pilots = self.pilot_symbols_per_grid * self.grids_per_example(n)
         return pilots / (pilots + n) if pilots + n > 0 else 0.0
 
+    def fingerprint(self) -> str | None:
+        """The closed-form implementation's version (its results differ from Sionna's blocks in their draws)."""
+        return "closed-form-1" if self.params.implementation == "closed-form" else None
+
+    def sample_impulse_responses(self, grids: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sionna channel impulse responses of ``grids`` resource grids: path gains ``a`` ``[grids, 1, 1, 1, 1,
+        paths, num_ofdm_symbols]`` complex64 and delays ``tau`` ``[grids, 1, 1, paths]`` in seconds."""
+        rg = self.resource_grid
+        return self._model(grids, rg.num_ofdm_symbols, 1.0 / rg.ofdm_symbol_duration)
+
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        if self.params.implementation == "closed-form":
+            from simulator.channels.ofdm_closed_form import propagate
+            from simulator.core.seeding import engine_generator
+
+            return propagate(self._layout, self.sample_impulse_responses, self.normalizes_channel,
+                             self.params.estimator == "perfect", x, noise_variance(snr_db),
+                             engine_generator(x.device))
+        return self._propagate_sionna(x, snr_db)
+
+    def _propagate_sionna(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        """Sionna's blocks on every RE of every grid: mapper, OFDM channel, LS estimator, equaliser."""
         batch, n = x.shape
         rg = self.resource_grid
         per_grid = self.data_symbols_per_grid

@@ -11,8 +11,8 @@ Channels are differentiable in ``x`` so that learned transmitters can be trained
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 
@@ -20,7 +20,6 @@ from simulator.core.params import Params
 from simulator.core.registry import Registry
 
 
-@dataclass
 class ChannelOutput:
     """What a channel hands to a receiver.
 
@@ -31,12 +30,62 @@ class ChannelOutput:
         raw: the received signal before equalisation (``[batch, n]`` for flat channels, the resource grid for
             OFDM); see each channel's docstring.
         state: channel state by name (for example ``h`` ``[batch, n]`` for flat fading, ``no`` ``[batch]``).
+
+    A channel whose ``raw`` and ``state`` cost more than the equalised symbols (OFDM builds whole resource grids
+    for them) passes ``details``, a function returning ``(raw, state)``, instead: it runs the first time a
+    receiver reads either attribute, and never when none does.
     """
 
-    symbols: torch.Tensor
-    no_eff: torch.Tensor
-    raw: torch.Tensor | None = None
-    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    __slots__ = ("symbols", "no_eff", "_raw", "_state", "_details")
+
+    def __init__(self, symbols: torch.Tensor, no_eff: torch.Tensor, raw: torch.Tensor | None = None,
+                 state: dict[str, torch.Tensor] | None = None, *,
+                 details: Callable[[], tuple[torch.Tensor | None, dict[str, torch.Tensor]]] | None = None):
+        if details is not None and (raw is not None or state):
+            raise ValueError("pass raw and state, or details that computes them, not both")
+        self.symbols = symbols
+        self.no_eff = no_eff
+        self._raw = raw
+        self._state = {} if state is None else state
+        self._details = details
+
+    @property
+    def raw(self) -> torch.Tensor | None:
+        self._materialise()
+        return self._raw
+
+    @property
+    def state(self) -> dict[str, torch.Tensor]:
+        self._materialise()
+        return self._state
+
+    @property
+    def has_pending_details(self) -> bool:
+        """Whether ``raw`` and ``state`` are still to be computed (nobody has read them yet)."""
+        return self._details is not None
+
+    def _materialise(self) -> None:
+        if self._details is not None:
+            details, self._details = self._details, None
+            self._raw, self._state = details()
+
+    def slice(self, start: int, stop: int) -> ChannelOutput:
+        """Examples ``start:stop`` (every field is batch-first); pending details stay pending."""
+        if start == 0 and stop >= self.symbols.shape[0]:
+            return self
+        if self._details is not None:
+            return ChannelOutput(self.symbols[start:stop], self.no_eff[start:stop],
+                                 details=lambda: _slice_details(self, start, stop))
+        return ChannelOutput(self.symbols[start:stop], self.no_eff[start:stop], *_slice_details(self, start, stop))
+
+    def __repr__(self) -> str:
+        pending = ", raw and state pending" if self._details is not None else ""
+        return f"ChannelOutput(symbols={tuple(self.symbols.shape)}{pending})"
+
+
+def _slice_details(output: ChannelOutput, start: int, stop: int):
+    raw = output.raw
+    return (None if raw is None else raw[start:stop]), {k: v[start:stop] for k, v in output.state.items()}
 
 
 class Channel(ABC):
@@ -80,6 +129,12 @@ class Channel(ABC):
         replays), or ``None``. It enters the identity of every result on this channel, so changing it recomputes
         them instead of reusing stale rows."""
         return None
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that makes this channel's output what it is: type, every parameter (defaults included) and
+        :meth:`fingerprint`. It enters the cache key of every model trained through the channel, so a model
+        trained through another channel, or another implementation of this one, is never reused."""
+        return {"type": self.type_name, **self.params.model_dump(mode="json"), "fingerprint": self.fingerprint()}
 
 
 CHANNELS = Registry("channel", entry_point_group="semsim.channels", base=Channel)

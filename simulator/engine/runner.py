@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from simulator.core.channel import Channel, ChannelOutput
+from simulator.core.channel import Channel
 from simulator.core.checked_link import CheckedLink
 from simulator.core.link import Link, TensorDict
 from simulator.core.metrics import METRICS, Mean, Tally, mean_interval, merge_moments
@@ -209,7 +209,7 @@ def _run_channel(checked: CheckedLink, channel, points, batch, encoded, shared_s
                                  for part in pieces_of_batch])
         with seeded(derive_seed(seed, "channel", p.channel, p.snr_db, batch_index), device):
             output = channel(symbols, snr)
-        pieces = [checked.receive(slice_output(output, part.start, part.stop), snr[part]) for part in pieces_of_batch]
+        pieces = [checked.receive(output.slice(part.start, part.stop), snr[part]) for part in pieces_of_batch]
         estimate = {k: torch.cat([piece[k] for piece in pieces]) for k in pieces[0]}
         _score(checked, batch, estimate, results[p])
         results[p].seconds += time.perf_counter() - t0
@@ -231,15 +231,3 @@ def _chunks(total: int, limit: int) -> list[slice]:
     """``range(total)`` in equal consecutive slices of at most ``limit``."""
     size = math.ceil(total / math.ceil(total / limit))
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
-
-
-def slice_output(output: ChannelOutput, start: int, stop: int) -> ChannelOutput:
-    """Examples ``start:stop`` of a channel output (every field is batch-first)."""
-    if start == 0 and stop >= output.symbols.shape[0]:
-        return output
-    return ChannelOutput(
-        symbols=output.symbols[start:stop],
-        no_eff=output.no_eff[start:stop],
-        raw=None if output.raw is None else output.raw[start:stop],
-        state={k: v[start:stop] for k, v in output.state.items()},
-    )
