@@ -84,3 +84,17 @@ def test_ldpc_decoders_benchmark_quick(tmp_path: Path, capsys):
     assert report["first_call"] is None  # not measured in --quick
     assert report["environment"]["torch_threads"] == 1
     assert "x sionna" in capsys.readouterr().out  # the printed table
+
+
+def test_ofdm_channel_benchmark_quick(tmp_path: Path):
+    output = tmp_path / "ofdm.json"
+    proc = subprocess.run([sys.executable, "benchmarks/ofdm_channel.py", "--quick", "--output", str(output)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(output.read_text(encoding="utf-8"))
+    row = report["us_per_example"]["32"]
+    for side in ("sionna", "closed-form", "closed-form + raw"):
+        assert row[side] > 0
+    assert math.isfinite(row["ratio"]) and row["ratio"] > 0
+    assert set(report["peak_mib_added"]) == {"sionna", "closed-form"}
+    assert "x sionna" in proc.stdout
