@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=360, help="examples per call (the quickstart's batch)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory-batch", type=int, default=10_000)
-    parser.add_argument("--quick", action="store_true", help="n = 32 only, 20 examples per call, one repeat, 500 for memory")
+    parser.add_argument("--quick", action="store_true", help="n = 32, 20 examples, one repeat")
     parser.add_argument("--output", default=str(REPO_ROOT / "benchmarks" / "results" / "ofdm_channel.json"))
     args = parser.parse_args(argv)
     if args.quick:
