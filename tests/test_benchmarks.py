@@ -39,12 +39,17 @@ def test_digital_link_benchmark_quick(tmp_path: Path):
     assert "ratio" in proc.stdout  # the printed table
 
 
-def test_cli_latency_benchmark_quick(tmp_path: Path):
-    output = tmp_path / "cli.json"
-    proc = subprocess.run([sys.executable, "benchmarks/cli_latency.py", "--quick", "--output", str(output)],
+def run_quick(script: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``benchmarks/<script> --quick`` as a subprocess; its completed process and the JSON it wrote."""
+    output = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, f"benchmarks/{script}", "--quick", "--output", str(output)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(output.read_text(encoding="utf-8"))
+    return proc, json.loads(output.read_text(encoding="utf-8"))
+
+
+def test_cli_latency_benchmark_quick(tmp_path: Path):
+    proc, report = run_quick("cli_latency.py", tmp_path)
     assert set(report["commands"]) == {"import torch (reference)", "import sionna.phy (reference)", "semsim list",
                                        "semsim validate", "semsim report"}
     for figures in report["commands"].values():
@@ -87,11 +92,7 @@ def test_ldpc_decoders_benchmark_quick(tmp_path: Path, capsys):
 
 
 def test_ofdm_channel_benchmark_quick(tmp_path: Path):
-    output = tmp_path / "ofdm.json"
-    proc = subprocess.run([sys.executable, "benchmarks/ofdm_channel.py", "--quick", "--output", str(output)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(output.read_text(encoding="utf-8"))
+    proc, report = run_quick("ofdm_channel.py", tmp_path)
     row = report["us_per_example"]["32"]
     for side in ("sionna", "closed-form", "closed-form + raw"):
         assert row[side] > 0

@@ -247,12 +247,9 @@ class OFDMChannel(Channel):
             )
         self._model = model
         if p.implementation == "closed-form":
-            from sionna.phy.channel import subcarrier_frequencies
-
             from simulator.channels.ofdm_closed_form import GridLayout
 
             self._layout = GridLayout(self.resource_grid, p.interpolation, self.device)
-            self._layout.frequencies = subcarrier_frequencies(p.fft_size, p.subcarrier_spacing, device=self.device)
             return
         # Sionna 2.2's OFDMChannel has no add_awgn flag: it adds AWGN whenever it is called with ``no``.
         self._channel = SionnaOFDMChannel(

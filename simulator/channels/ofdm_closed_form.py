@@ -64,7 +64,9 @@ class GridLayout:
         self.data_t, self.data_f = index(data_t), index(data_f)
         self.pilot_t, self.pilot_f = index(pilot_t), index(pilot_f)
         self.pilots = rg.pilot_pattern.pilots.reshape(-1).to(device=device, dtype=torch.complex64)
-        self.frequencies = None  # set by the channel (Sionna's subcarrier frequencies in Hz)
+        from sionna.phy.channel import subcarrier_frequencies
+
+        self.frequencies = subcarrier_frequencies(self.fft_size, rg.subcarrier_spacing, device=device)  # Hz
         if self.pilot_symbols.size:
             first, second = _interpolation_pairs(self.pilot_symbols, self.num_ofdm_symbols, interpolation)
             self.first_pilot, self.second_pilot = index(first), index(second)
