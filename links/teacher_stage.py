@@ -8,6 +8,7 @@ themselves are :mod:`links.teacher`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +33,34 @@ TEACHER_RECIPE = 1
 class TeacherStage:
     """The trained teacher (frozen, eval mode) and its outputs on every split.
 
-    ``targets[split]`` holds ``embedding`` ``[N, D]`` and ``logits`` ``[N, classes]`` on the device.
+    ``targets[split]`` holds ``embedding`` ``[N, D]`` and ``logits`` ``[N, classes]`` on the device, computed
+    when first read (a link whose stages are all cached reads at most the test split's).
     """
 
     teacher: nn.Module
     artifact: Artifact
-    targets: dict[str, dict[str, torch.Tensor]]
+    targets: Mapping[str, dict[str, torch.Tensor]]
     report: dict[str, Any]
+
+
+class SplitOutputs(Mapping):
+    """``split name -> compute(split name)``, each computed on first access and kept."""
+
+    def __init__(self, splits: tuple[str, ...], compute: Callable[[str], dict[str, torch.Tensor]]):
+        self._splits, self._compute, self._done = splits, compute, {}
+
+    def __getitem__(self, split: str) -> dict[str, torch.Tensor]:
+        if split not in self._splits:
+            raise KeyError(split)
+        if split not in self._done:
+            self._done[split] = self._compute(split)
+        return self._done[split]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._splits)
+
+    def __len__(self) -> int:
+        return len(self._splits)
 
 
 def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, seed: int,
@@ -56,10 +78,14 @@ def prepare_teacher(params: TeacherParams, data: DataSource, data_config: dict, 
     teacher_art.load_into(teacher.trained_part(), device)
     teacher.eval()
     teacher.requires_grad_(False)
-    with torch.no_grad():
-        targets = {name: teacher_outputs(teacher, split.images.to(device))
-                   for name, split in (("train", train), ("val", val), ("test", test))}
-    return TeacherStage(teacher, teacher_art, targets, {"teacher": teacher_art.meta()["metrics"]})
+    splits = {"train": train, "val": val, "test": test}
+
+    @torch.no_grad()
+    def outputs(name: str) -> dict[str, torch.Tensor]:
+        return teacher_outputs(teacher, splits[name].images.to(device))
+
+    return TeacherStage(teacher, teacher_art, SplitOutputs(tuple(splits), outputs),
+                        {"teacher": teacher_art.meta()["metrics"]})
 
 
 def teacher_outputs(teacher: nn.Module, images: torch.Tensor, batch_size: int = 512) -> dict[str, torch.Tensor]:

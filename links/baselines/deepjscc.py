@@ -258,18 +258,19 @@ def prepare(p: DeepJSCCParams, data: DataSource, data_config: dict, device: str 
     train, val = data.split("train"), data.split("val")
     channels, size = train.images.shape[1], train.images.shape[-1]
     seed = p.train_seed
-    teacher, inputs, parents = None, None, {}
+    teacher, parents = None, {}
     if p.encoder == "teacher":
         stage = prepare_teacher(p.teacher, data, data_config, seed, device)
         teacher, parents = stage.teacher, {"teacher": stage.artifact.key}
-        inputs = {name: stage.targets[name]["embedding"] for name in ("train", "val")}
     with initialised(seed, "deepjscc"):
         codec = build_codec(p, channels, size, data.num_classes, teacher).to(device)
     art = artifact("deepjscc", {"deepjscc": p.model_dump(mode="json", exclude={"teacher"}), "data": data_config,
                                 "channel": training_channel(p, device).identity()},
                    parents, recipe=RECIPE)
     if not art.exists():
-        if inputs is None:
+        if teacher is not None:
+            inputs = {name: stage.targets[name]["embedding"] for name in ("train", "val")}
+        else:
             codec["encoder"].normalize.fit(train.images)
             inputs = {"train": train.images.to(device), "val": val.images.to(device)}
         _train(codec, p, inputs, train, val, art, parents, device)
