@@ -28,7 +28,8 @@ What is measured
 
     All sides use the same batch size, images per point, SNR grid, channels and device. The engine runs the
     SNR-independent student once per batch and reuses it for every point; the SNR-adaptive CAT encoder still
-    runs once per (channel, SNR, batch), and the engine packs all SNR points of a channel into one receiver call.
+    runs once per (channel, SNR, batch), and the engine gives every point its own receiver call (so a point's
+    numbers do not depend on which other points share the sweep).
     The plain loop runs the whole link once per point and batch.
 
 How to run

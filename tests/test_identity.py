@@ -120,7 +120,7 @@ def _mse(outcome, snr_db: float) -> float:
 
 @pytest.mark.parametrize("process_threads", [1, 2])
 def test_results_do_not_depend_on_the_callers_thread_count(run_dict, tmp_path, process_threads):
-    """A CNN receiver's outputs differ in their last bits at 1 and 2 torch threads; the sweep computes at the
+    """A CNN receiver's outputs can differ in their last bits at 1 and 2 torch threads; the sweep computes at the
     scenario's thread count whatever the calling process uses, and restores the caller's afterwards."""
     import torch
 
@@ -139,12 +139,14 @@ def test_thread_count_is_part_of_the_numerics_not_of_the_point_id(run_dict, tmp_
     one = run_dict(conv_receiver(200, threads=1), tmp_path / "one")
     two = run_dict(conv_receiver(200, threads=2), tmp_path / "two")
     assert list(one.table.point_id) == list(two.table.point_id)
-    # the CNN's last bits do follow the thread count: why the numerics guard exists
-    assert [_mse(one, s) for s in (0.0, 5.0, 10.0)] != [_mse(two, s) for s in (0.0, 5.0, 10.0)]
+    # whether a CNN's last bits follow the thread count depends on the CPU and its kernels, so the thread count
+    # is recorded beside the results (the numerics guard) instead of being assumed to change them
+    numerics = [json.loads((tmp_path / name / "manifest.json").read_text())["numerics"] for name in ("one", "two")]
+    assert numerics == [{"device_type": "cpu", "threads": 1}, {"device_type": "cpu", "threads": 2}]
 
 
 def test_a_points_numbers_do_not_depend_on_the_points_beside_it(run_dict, tmp_path):
-    """The CNN's outputs for 10 examples differ in their last bits between a call of 10 and one of 30; the
+    """The CNN's outputs for 10 examples can differ in their last bits between a call of 10 and one of 30; the
     runner never packs points into one call, so a point alone equals the same point among others."""
     together = run_dict(conv_receiver(10), tmp_path / "together")
     alone = run_dict(conv_receiver(10, snr_db=[5.0]), tmp_path / "alone")
