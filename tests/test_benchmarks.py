@@ -99,3 +99,16 @@ def test_ofdm_channel_benchmark_quick(tmp_path: Path):
     assert math.isfinite(row["ratio"]) and row["ratio"] > 0
     assert set(report["peak_mib_added"]) == {"sionna", "closed-form"}
     assert "x sionna" in proc.stdout
+
+
+def test_conv_layout_benchmark_quick(tmp_path: Path):
+    proc, report = run_quick("conv_layout.py", tmp_path)
+    rows = {(row["work"], row["variant"]): row for row in report["rows"]}
+    assert set(rows) == {(work, variant) for work in ("infer", "train") for variant in ("contiguous", "channels_last")}
+    for (work, variant), row in rows.items():
+        assert row["model"] == "student" and row["ms"] > 0
+        assert row["ratio"] == 1.0 if variant == "contiguous" else math.isfinite(row["ratio"])
+        # the layouts compute the same function: differences are rounding (train: after one Adam step)
+        assert row["max_abs_diff"] < (1e-5 if work == "infer" else 1e-3)
+    assert report["settings"]["threads"] == 1
+    assert "channels_last" in proc.stdout
