@@ -13,7 +13,7 @@ import torch
 from pydantic import ValidationError
 
 from simulator.channels.ofdm import OFDMChannel
-from simulator.core.channel import CHANNELS
+from simulator.core.channel import CHANNELS, ChannelOutput
 from simulator.core.seeding import seeded
 
 
@@ -322,6 +322,71 @@ def test_closed_form_builds_raw_and_state_only_when_read():
         again = channel(x, torch.full((4,), 5.0))
     assert torch.equal(again.raw, out.raw)  # the grids depend on the seed only, not on when they are read
     assert make(implementation="sionna")(x, torch.full((4,), 5.0)).has_pending_details is False
+
+
+def test_closed_form_details_replay_the_draws_and_leave_the_generator_alone():
+    """Pending details keep the generator state, not the draws: read after other draws moved the generator on,
+    they are the grids read at once, and reading them does not move the generator."""
+    channel = make()
+    snr = torch.full((3,), 5.0)
+    with seeded(21) as g:
+        x = qpsk(g, 3, 900)
+        early = channel(x, snr)
+        early.raw  # noqa: B018 (read at once)
+    with seeded(21) as g:
+        x = qpsk(g, 3, 900)
+        late = channel(x, snr)
+    with seeded(99) as g:
+        torch.randn(5, generator=g)
+        before = g.get_state()
+        assert torch.equal(late.raw, early.raw)
+        assert torch.equal(g.get_state(), before)
+        assert torch.equal(late.state["h_hat"], early.state["h_hat"])
+
+
+def test_long_batches_are_sent_chunk_by_chunk(implementation, monkeypatch):
+    """A batch of several chunks is what the chunks sent one after the other give, field for field (the draws
+    follow each other in the engine generator); pending details stay pending and gradients reach every chunk."""
+    monkeypatch.setattr("simulator.channels.ofdm.CHUNK_GRIDS", 4)
+    channel = make(implementation=implementation)
+    n = 900  # two grids per example: chunks of two examples
+    assert channel.grids_per_example(n) == 2 and channel.examples_per_chunk(n) == 2
+    x = qpsk(torch.Generator().manual_seed(15), 5, n).requires_grad_()
+    snr_db = torch.tensor([0.0, 5.0, 10.0, 15.0, 20.0])
+    with seeded(15):
+        whole = channel(x, snr_db)
+    with seeded(15):
+        parts = [channel(x[start:stop], snr_db[start:stop]) for start, stop in [(0, 2), (2, 4), (4, 5)]]
+    assert whole.has_pending_details == (implementation == "closed-form")
+    for field in ("symbols", "no_eff", "raw"):
+        assert torch.equal(getattr(whole, field), torch.cat([getattr(part, field) for part in parts])), field
+    assert whole.state.keys() == parts[0].state.keys()
+    for key, value in whole.state.items():
+        assert torch.equal(value, torch.cat([part.state[key] for part in parts])), key
+    whole.symbols.abs().square().sum().backward()
+    assert (x.grad.abs() > 0).all()
+
+
+def test_channel_output_concat_joins_along_the_batch():
+    def output(offset, lazy):
+        symbols = (torch.arange(3.0) + offset).to(torch.complex64)
+        no_eff = torch.full((3,), float(offset))
+        raw, state = symbols * 2, {"no": no_eff[:1]}
+        if lazy:
+            return ChannelOutput(symbols, no_eff, details=lambda: (raw, state))
+        return ChannelOutput(symbols, no_eff, raw, state)
+
+    single = output(0, lazy=False)
+    assert ChannelOutput.concat([single]) is single
+    for lazy in (False, True):
+        joined = ChannelOutput.concat([output(0, lazy), output(10, lazy=False)])
+        assert joined.has_pending_details == lazy
+        assert torch.equal(joined.symbols, torch.cat([output(0, False).symbols, output(10, False).symbols]))
+        assert torch.equal(joined.raw, torch.cat([output(0, False).raw, output(10, False).raw]))
+        assert torch.equal(joined.state["no"], torch.tensor([0.0, 10.0]))
+    assert ChannelOutput.concat([ChannelOutput(single.symbols, single.no_eff)] * 2).raw is None
+    with pytest.raises(ValueError, match="at least one"):
+        ChannelOutput.concat([])
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 _TDL_FIELDS = ("tdl_model", "delay_spread", "carrier_frequency", "ue_speed")
 
+#: resource grids sent per chunk: a longer batch is propagated chunk by chunk, so the transient grid-sized tensors
+#: (impulse responses, frequency responses, Sionna's per-RE blocks) do not grow with the batch
+CHUNK_GRIDS = 512
+
 
 @CHANNELS.register("ofdm")
 class OFDMChannel(Channel):
@@ -316,8 +320,9 @@ class OFDMChannel(Channel):
         return pilots / (pilots + n) if pilots + n > 0 else 0.0
 
     def fingerprint(self) -> str | None:
-        """The closed-form implementation's version (its results differ from Sionna's blocks in their draws)."""
-        return "closed-form-1" if self.params.implementation == "closed-form" else None
+        """The implementation's version: the closed form's draws differ from Sionna's blocks', and since
+        ``closed-form-2`` / ``sionna-chunked-1`` batches longer than one chunk are drawn chunk by chunk."""
+        return "closed-form-2" if self.params.implementation == "closed-form" else "sionna-chunked-1"
 
     def sample_impulse_responses(self, grids: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Sionna channel impulse responses of ``grids`` resource grids: path gains ``a`` ``[grids, 1, 1, 1, 1,
@@ -325,15 +330,28 @@ class OFDMChannel(Channel):
         rg = self.resource_grid
         return self._model(grids, rg.num_ofdm_symbols, 1.0 / rg.ofdm_symbol_duration)
 
+    def examples_per_chunk(self, n: int) -> int:
+        """How many examples of ``n`` symbols one chunk carries: ``CHUNK_GRIDS`` resource grids (at least one
+        example). Longer batches are sent chunk by chunk, so the transient full-grid tensors stay this size."""
+        return max(1, CHUNK_GRIDS // self.grids_per_example(n))
+
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        """Send the batch in chunks of :meth:`examples_per_chunk` examples, drawn one after the other from the
+        engine generator (a batch of at most one chunk draws exactly what one unchunked call would)."""
+        step = self.examples_per_chunk(x.shape[1])
         if self.params.implementation == "closed-form":
             from simulator.channels.ofdm_closed_form import propagate
             from simulator.core.seeding import engine_generator
 
-            return propagate(self._layout, self.sample_impulse_responses, self.normalizes_channel,
-                             self.params.estimator == "perfect", x, noise_variance(snr_db),
-                             engine_generator(x.device))
-        return self._propagate_sionna(x, snr_db)
+            generator = engine_generator(x.device)
+
+            def send(x_chunk, snr_chunk):
+                return propagate(self._layout, self.sample_impulse_responses, self.normalizes_channel,
+                                 self.params.estimator == "perfect", x_chunk, noise_variance(snr_chunk), generator)
+        else:
+            send = self._propagate_sionna
+        return ChannelOutput.concat([send(x[start:start + step], snr_db[start:start + step])
+                                     for start in range(0, x.shape[0], step)])
 
     def _propagate_sionna(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
         """Sionna's blocks on every RE of every grid: mapper, OFDM channel, LS estimator, equaliser."""

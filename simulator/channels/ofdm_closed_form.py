@@ -16,9 +16,10 @@ one receive antenna, every step has a short exact form:
 
 A 32-symbol image fills 4 % of a default grid's data REs, so skipping the rest is most of the saving.
 The received grids, the true channel and the full-grid estimates (the channel output's ``raw`` and ``state``)
-are built only when a receiver reads them, from the same draws: the noise of the REs not used here comes from a
-generator seeded by one number drawn with the rest, so the grids agree bit for bit with the values the
-equalised symbols were computed from. The tests compare this implementation with Sionna's estimator and
+are built only when a receiver reads them, from the same draws, replayed from the generator state the call
+started in (so an output holds no grid-sized draws while nobody reads them): the noise of the REs not used here
+comes from a generator seeded by one number drawn with the rest, so the grids agree bit for bit with the values
+the equalised symbols were computed from. The tests compare this implementation with Sionna's estimator and
 equaliser blocks run on those grids.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -127,74 +129,123 @@ def propagate(layout: GridLayout, sample_cir: Callable, normalize: bool, perfect
     ``tau`` ``[grids, 1, 1, paths]`` for the grids in example-major order; ``generator`` is the engine generator
     Sionna draws from. Returns the channel output of :class:`~simulator.channels.ofdm.OFDMChannel`, with ``raw``
     and ``state`` computed on first use.
+
+    The output keeps no draws for its pending details, only the generator's state before them: reading ``raw``
+    or ``state`` replays the draws from that state (and puts the generator back as it was), so what a call holds
+    on to is ``x`` and its results, whatever the channel's size.
     """
+    start_state = generator.get_state()
+    received = _receive(layout, _draw(layout, sample_cir, x, generator), normalize, perfect_csi, x, no)
+
+    def details():
+        state_now = generator.get_state()
+        generator.set_state(start_state)
+        try:
+            draws = _draw(layout, sample_cir, x, generator)
+        finally:
+            generator.set_state(state_now)
+        return _full_grids(layout, draws, normalize, x, no, _receive(layout, draws, normalize, perfect_csi, x, no))
+
+    return ChannelOutput(symbols=received.symbols, no_eff=received.no_eff, details=details)
+
+
+@dataclass
+class _Draws:
+    """The random numbers of one call: impulse responses ``a`` ``[batch*G, paths, S]`` and ``tau``
+    ``[batch*G, paths]``, the noise of the used data REs ``[batch, n]`` and of the pilots ``[batch, G, P]``, and
+    the seed of the noise on every other RE (drawn only if ``raw`` is read)."""
+
+    a: torch.Tensor
+    tau: torch.Tensor
+    data_noise: torch.Tensor
+    pilot_noise: torch.Tensor
+    rest_seed: int
+
+
+@dataclass
+class _Received:
+    """What one-stream reception computes on the used REs: equalised ``symbols`` and ``no_eff`` ``[batch, n]``,
+    the LS estimates at the pilots ``h_ls`` and their error variance ``err_ls`` ``[batch, G, K, F_eff]`` (``None``
+    with perfect CSI), and the positions ``(grid, t, f)`` of the ``n`` used REs."""
+
+    symbols: torch.Tensor
+    no_eff: torch.Tensor
+    h_ls: torch.Tensor | None
+    err_ls: torch.Tensor | None
+    used: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _draw(layout: GridLayout, sample_cir: Callable, x: torch.Tensor, generator: torch.Generator) -> _Draws:
+    """Every random number of a call sending ``x`` ``[batch, n]``, in a fixed order, from ``generator``."""
+    from sionna.phy.utils import complex_normal
+
     batch, n = x.shape
     grids = max(1, math.ceil(n / layout.data_per_grid))
     a, tau = sample_cir(batch * grids)
-    a = a.reshape(batch * grids, a.shape[-2], a.shape[-1])
-    tau = tau.reshape(batch * grids, tau.shape[-1])
-    from sionna.phy.utils import complex_normal
-
     device = x.device
-    used = torch.arange(n, device=device)
+    return _Draws(
+        a=a.reshape(batch * grids, a.shape[-2], a.shape[-1]),
+        tau=tau.reshape(batch * grids, tau.shape[-1]),
+        data_noise=complex_normal((batch, n), device=device, generator=generator),
+        pilot_noise=complex_normal((batch, grids, layout.pilots.numel()), device=device, generator=generator),
+        rest_seed=int(torch.randint(_MAX_SEED, (1,), generator=generator, device=device)),
+    )
+
+
+def _receive(layout: GridLayout, draws: _Draws, normalize: bool, perfect_csi: bool, x: torch.Tensor,
+             no: torch.Tensor) -> _Received:
+    """Received signal, LS estimation and equalisation on the used data REs and the pilots only."""
+    batch, n = x.shape
+    grids = draws.pilot_noise.shape[1]
+    used = torch.arange(n, device=x.device)
     grid, slot = used // layout.data_per_grid, used % layout.data_per_grid
     t, f = layout.data_t[slot], layout.data_f[slot]
-    data_noise = complex_normal((batch, n), device=device, generator=generator)
-    pilot_noise = complex_normal((batch, grids, layout.pilots.numel()), device=device, generator=generator)
-    rest_seed = int(torch.randint(_MAX_SEED, (1,), generator=generator, device=generator.device))
-
-    h = frequency_response(a, tau, layout.frequencies, normalize).reshape(
+    h = frequency_response(draws.a, draws.tau, layout.frequencies, normalize).reshape(
         batch, grids, layout.num_ofdm_symbols, layout.fft_size)
     sqrt_no = no.sqrt()
     h_data = h[:, grid, t, layout.fft_index[f]]
-    y_data = h_data * x + sqrt_no[:, None] * data_noise
+    y_data = h_data * x + sqrt_no[:, None] * draws.data_noise
     if perfect_csi:
         h_ls = err_ls = None
         h_hat, err_var = h_data, torch.zeros_like(no)[:, None]
     else:
         y_pilots = (h[:, :, layout.pilot_t, layout.fft_index[layout.pilot_f]] * layout.pilots
-                    + sqrt_no[:, None, None] * pilot_noise)
+                    + sqrt_no[:, None, None] * draws.pilot_noise)
         at_pilots = (batch, grids, layout.pilot_symbols.size, layout.num_effective)
         h_ls = (y_pilots / layout.pilots).reshape(at_pilots)
         err_ls = (no[:, None, None] / layout.pilots.abs().square()).to(torch.complex64).reshape(
             batch, 1, *at_pilots[2:]).expand(at_pilots)
         h_hat = layout.interpolate(h_ls, grid, t, f)
         err_var = layout.interpolate(err_ls, grid, t, f).real.clamp_min(0.0)
-    del h  # the grids are rebuilt from the impulse responses if a receiver asks for them
-    symbols = y_data / h_hat
-    no_eff = (no[:, None] + err_var) / h_hat.abs().square()
-
-    def details():
-        return _full_grids(layout, a, tau, normalize, x, no, sqrt_no, (grid, t, f), data_noise, pilot_noise,
-                           rest_seed, h_ls, err_ls)
-
-    return ChannelOutput(symbols=symbols, no_eff=no_eff, details=details)
+    del h  # the full grids are rebuilt from the impulse responses if a receiver asks for them
+    return _Received(symbols=y_data / h_hat, no_eff=(no[:, None] + err_var) / h_hat.abs().square(), h_ls=h_ls,
+                     err_ls=err_ls, used=(grid, t, f))
 
 
-def _full_grids(layout: GridLayout, a, tau, normalize, x, no, sqrt_no, used, data_noise, pilot_noise, rest_seed,
-                h_ls, err_ls):
+def _full_grids(layout: GridLayout, draws: _Draws, normalize: bool, x: torch.Tensor, no: torch.Tensor,
+                received: _Received):
     """``raw`` ``[batch, G, S, fft_size]`` and ``state`` of one call, from the draws :func:`propagate` made."""
     batch = x.shape[0]
-    grids = pilot_noise.shape[1]
+    grids = draws.pilot_noise.shape[1]
     shape = (batch, grids, layout.num_ofdm_symbols, layout.fft_size)
-    h = frequency_response(a, tau, layout.frequencies, normalize).reshape(shape)
-    grid, t, f = used
+    h = frequency_response(draws.a, draws.tau, layout.frequencies, normalize).reshape(shape)
+    grid, t, f = received.used
     data_at = (slice(None), grid, t, layout.fft_index[f])
     pilots_at = (slice(None), slice(None), layout.pilot_t, layout.fft_index[layout.pilot_f])
     from sionna.phy.utils import complex_normal
 
     rest = torch.Generator(device=x.device)
-    rest.manual_seed(rest_seed)
+    rest.manual_seed(draws.rest_seed)
     noise = complex_normal(shape, device=x.device, generator=rest)
-    noise[data_at] = data_noise
-    noise[pilots_at] = pilot_noise
+    noise[data_at] = draws.data_noise
+    noise[pilots_at] = draws.pilot_noise
     sent = torch.zeros(shape, dtype=torch.complex64, device=x.device)
     sent[data_at] = x
     sent[pilots_at] = layout.pilots
-    raw = h * sent + sqrt_no[:, None, None, None] * noise
+    raw = h * sent + no.sqrt()[:, None, None, None] * noise
 
     effective = (batch, grids, layout.num_ofdm_symbols, layout.num_effective)
-    if h_ls is None:
+    if received.h_ls is None:
         h_hat = h[..., layout.fft_index]
         err_var = torch.zeros(effective, dtype=torch.float32, device=x.device)
     else:
@@ -202,6 +253,6 @@ def _full_grids(layout: GridLayout, a, tau, normalize, x, no, sqrt_no, used, dat
         all_grid = every // (layout.num_ofdm_symbols * layout.num_effective)
         all_t = every // layout.num_effective % layout.num_ofdm_symbols
         all_f = every % layout.num_effective
-        h_hat = layout.interpolate(h_ls, all_grid, all_t, all_f).reshape(effective)
-        err_var = layout.interpolate(err_ls, all_grid, all_t, all_f).real.clamp_min(0.0).reshape(effective)
+        h_hat = layout.interpolate(received.h_ls, all_grid, all_t, all_f).reshape(effective)
+        err_var = layout.interpolate(received.err_ls, all_grid, all_t, all_f).real.clamp_min(0.0).reshape(effective)
     return raw, {"h_freq": h, "h_hat": h_hat, "err_var": err_var, "no": no}

@@ -78,6 +78,24 @@ class ChannelOutput:
                                  details=lambda: _slice_details(self, start, stop))
         return ChannelOutput(self.symbols[start:stop], self.no_eff[start:stop], *_slice_details(self, start, stop))
 
+    @classmethod
+    def concat(cls, outputs: list[ChannelOutput]) -> ChannelOutput:
+        """The outputs of consecutive chunks of one batch joined along the batch (every field is batch-first).
+
+        Details still pending in any chunk stay pending: they are computed and joined on first use.
+        """
+        if not outputs:
+            raise ValueError("concat needs at least one channel output")
+        if len(outputs) == 1:
+            return outputs[0]
+        symbols = torch.cat([o.symbols for o in outputs])
+        no_eff = torch.cat([o.no_eff for o in outputs])
+        # the joined output keeps each chunk's pending computation (or its details), not the chunks' symbols
+        parts = [o._details or (lambda raw=o._raw, state=o._state: (raw, state)) for o in outputs]
+        if any(o.has_pending_details for o in outputs):
+            return cls(symbols, no_eff, details=lambda: _concat_details([part() for part in parts]))
+        return cls(symbols, no_eff, *_concat_details([part() for part in parts]))
+
     def __repr__(self) -> str:
         pending = ", raw and state pending" if self._details is not None else ""
         return f"ChannelOutput(symbols={tuple(self.symbols.shape)}{pending})"
@@ -86,6 +104,14 @@ class ChannelOutput:
 def _slice_details(output: ChannelOutput, start: int, stop: int):
     raw = output.raw
     return (None if raw is None else raw[start:stop]), {k: v[start:stop] for k, v in output.state.items()}
+
+
+def _concat_details(parts: list[tuple[torch.Tensor | None, dict[str, torch.Tensor]]]):
+    """``(raw, state)`` of consecutive chunks joined along the batch."""
+    raws = [raw for raw, _ in parts]
+    raw = None if any(r is None for r in raws) else torch.cat(raws)
+    states = [state for _, state in parts]
+    return raw, {key: torch.cat([state[key] for state in states]) for key in states[0]}
 
 
 class Channel(ABC):
