@@ -13,7 +13,8 @@ What is measured
     closed form's. A default grid holds 768 data REs, so ``n = 32`` fills 4 % of it and ``n = 768`` all of it.
 
     Peak memory: the resident-set peak of a fresh process that makes one call of ``--memory-batch`` examples of
-    ``n = 32`` symbols, minus that of a process that builds the same channel and input without calling it.
+    ``n = 32`` symbols (by default 10,000 and 40,000, to show whether it grows with the batch), minus that of a
+    process that builds the same channel and input without calling it.
 
 Run ``python benchmarks/ofdm_channel.py`` (``--quick`` for a small run); it prints two tables and writes
 ``benchmarks/results/ofdm_channel.json``.
@@ -85,7 +86,8 @@ def time_calls(symbols: tuple[int, ...], batch: int, repeats: int) -> dict[str, 
 
 
 def peak_memory(batch: int) -> dict[str, float]:
-    """Peak resident MiB a call of ``batch`` 32-symbol examples adds, per implementation."""
+    """Peak resident MiB a call of ``batch`` 32-symbol examples adds, per implementation (0 where the call fits in
+    memory the process had already taken and freed while importing)."""
     def peak(implementation: str, mode: str) -> float:
         out = subprocess.run([sys.executable, "-c", _MEMORY, implementation, str(batch), "32", mode], cwd=REPO_ROOT,
                              check=True, capture_output=True, text=True).stdout.split()[-1]
@@ -100,24 +102,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, nargs="+", default=[32, 256, 768, 2000])
     parser.add_argument("--batch", type=int, default=360, help="examples per call (the quickstart's batch)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--memory-batch", type=int, default=10_000)
+    parser.add_argument("--memory-batch", type=int, nargs="+", default=[10_000, 40_000])
     parser.add_argument("--quick", action="store_true", help="n = 32, 20 examples, one repeat")
     parser.add_argument("--output", default=str(REPO_ROOT / "benchmarks" / "results" / "ofdm_channel.json"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.symbols, args.batch, args.repeats, args.memory_batch = [32], 20, 1, 500
+        args.symbols, args.batch, args.repeats, args.memory_batch = [32], 20, 1, [500]
     torch.set_num_threads(1)
 
     timings = time_calls(tuple(args.symbols), args.batch, args.repeats)
-    memory = peak_memory(args.memory_batch)
+    memory = {str(batch): peak_memory(batch) for batch in args.memory_batch}
     print(f"OFDM TDL-A, LS (lin) + LMMSE, {args.batch} examples per call, 1 thread: microseconds per example")
     print("| n | sionna | closed-form | closed-form + raw | x sionna | x sionna (with raw) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for n, row in timings.items():
         print(f"| {n} | {row['sionna']:.0f} | {row['closed-form']:.0f} | {row['closed-form + raw']:.0f} "
               f"| {row['ratio']:.2f} | {row['ratio_with_raw']:.2f} |")
-    print(f"\npeak memory added by one call of {args.memory_batch} examples of 32 symbols (MiB): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in memory.items()))
+    for batch, added in memory.items():
+        print(f"peak memory added by one call of {batch} examples of 32 symbols (MiB): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in added.items()))
     write_json({"environment": environment("cpu"), "batch": args.batch, "repeats": args.repeats,
                 "us_per_example": timings, "memory_batch": args.memory_batch, "peak_mib_added": memory},
                Path(args.output))

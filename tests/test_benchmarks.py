@@ -97,7 +97,8 @@ def test_ofdm_channel_benchmark_quick(tmp_path: Path):
     for side in ("sionna", "closed-form", "closed-form + raw"):
         assert row[side] > 0
     assert math.isfinite(row["ratio"]) and row["ratio"] > 0
-    assert set(report["peak_mib_added"]) == {"sionna", "closed-form"}
+    assert list(report["peak_mib_added"]) == ["500"]
+    assert set(report["peak_mib_added"]["500"]) == {"sionna", "closed-form"}
     assert "x sionna" in proc.stdout
 
 
