@@ -23,8 +23,12 @@ What is measured
       Monte-Carlo loop, confidence intervals, ``results.csv``, ``table.md``, the plot, ``manifest.json``.
     * ``engine``: only the Monte-Carlo loop, ``simulator.engine.runner.run_points``, on the link and channels built
       before the clock starts (the same footing as ``plain``).
-    * ``receiver``: the floor: channel -> CAT decoder -> head -> count correct alone, for every channel, SNR
-      point and batch, on transmitted symbols computed (student + encoder) before the clock starts.
+    * ``floor``: the least work this sweep needs, with no engine: the student once per batch (its output does
+      not depend on the SNR), then for every channel, SNR point and batch the SNR-adaptive CAT encoder -> channel
+      -> CAT decoder -> head -> count correct. What ``engine`` does beyond this is overhead.
+    * ``receiver``: channel -> CAT decoder -> head -> count correct alone, for every channel, SNR point and
+      batch, on transmitted symbols computed (student + encoder) before the clock starts: what a link whose
+      transmitter does not depend on the SNR would cost at least.
 
     All sides use the same batch size, images per point, SNR grid, channels and device. The engine runs the
     SNR-independent student once per batch and reuses it for every point; the SNR-adaptive CAT encoder still
@@ -44,13 +48,15 @@ How to run
 How to read the ratios
     ``speedup = semsim images/s / plain images/s`` and ``engine_speedup = engine / plain`` for the same work:
     above 1, the sweep through semsim is faster than re-running the whole link for every SNR point.
-    ``semsim_to_receiver = semsim / receiver`` and ``engine_to_receiver = engine / receiver`` compare the sweep
-    with the receiver alone, the least a sweep can cost: 1.0 means the sweep costs no more than the receiver;
-    the gap is mostly the CAT encoder, which depends on the SNR and so runs once per point (plus, for
-    ``semsim``, loading the link and writing results). A value above 1 is possible: the engine packs SNR points
-    into larger receiver calls than the per-point floor makes. ``plain_to_receiver`` shows how far the plain
-    loop is from the floor. Timings depend on machine load; compare ratios from one run, not absolute
-    throughputs across machines.
+    ``engine_to_floor = engine / floor`` is the engine's efficiency against the least work the sweep needs (1.0:
+    no overhead); ``semsim_to_floor`` adds loading the link from the cache and writing the results.
+    ``semsim_to_receiver`` and ``engine_to_receiver`` compare with the receiver alone; for this SNR-adaptive
+    link the gap is mostly the CAT encoder, which runs once per point. ``plain_to_receiver`` shows how far the
+    plain loop is from the receiver.
+
+    Threads: every side runs at ``--threads`` torch threads (default 1, the scenario default that ``semsim``
+    runs at), so that the sides compare like with like. Timings depend on machine load; compare ratios from one
+    run, not absolute throughputs across machines.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ DEFAULT_IMAGES, DEFAULT_BATCH = 1080, 360
 QUICK_IMAGES, QUICK_BATCH, QUICK_SYMBOLS = 120, 120, 4
 QUICK_SNR_DB = SNR_DB[::3]  # 6 points, -10..20 dB
 NOISE_SEED = 1  # the plain loop's and the floor's channel noise (semsim seeds per point and batch)
-SIDES = ("plain", "semsim", "engine", "receiver")
+SIDES = ("plain", "semsim", "engine", "floor", "receiver")
 #: tiny training settings: ``TINY`` of tests/test_rkdsc.py with larger training batches (fewer steps), so
 #: that ``--quick`` trains in a few seconds
 QUICK_TRAINING = {
@@ -159,6 +165,7 @@ def make_scenario(spec: dict, sizes: Sizes, device: str, snr_db: list[float] | N
         "name": "benchmark-semantic-sweep",
         "seed": 1,
         "device": device,
+        "threads": torch.get_num_threads(),  # the benchmark's --threads, which every side runs at
         "data": {"type": "digits"},
         "links": [spec],
         "channels": copy.deepcopy(CHANNEL_SPECS),
@@ -207,7 +214,26 @@ class Bench:
                     images += x.shape[0]
         return images, int(correct)
 
-    # --- receiver floor: channel -> decoder -> head on precomputed symbols ---
+    # --- floor: the student once per batch, then encoder -> channel -> decoder -> head per point ---
+    @torch.no_grad()
+    def floor(self, snr_db: list[float], batches: int) -> tuple[int, int]:
+        """The least work of the sweep, with no engine; (images, correct)."""
+        m, symbols = self.models, self.sizes.symbols
+        embeddings = [m.student(batch["images"]) for batch in self.batches[:batches]]
+        images = 0
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        sionna_rng(self.device).manual_seed(NOISE_SEED)
+        for channel in self.channels.values():
+            for snr in snr_db:
+                for batch, embedding in zip(self.batches[:batches], embeddings, strict=True):
+                    snr_t = torch.full((embedding.shape[0],), snr, device=self.device)
+                    rx = channel(m.encoder(embedding, snr_t, symbols), snr_t)
+                    logits = m.head(m.decoder(rx.symbols, rx.no_eff, snr_t))
+                    correct += (logits.argmax(dim=1) == batch["labels"]).sum()
+                    images += embedding.shape[0]
+        return images, int(correct)
+
+    # --- receiver alone: channel -> decoder -> head on precomputed symbols ---
     @torch.no_grad()
     def transmitted(self, snr_db: list[float], batches: int) -> dict[tuple[float, int], torch.Tensor]:
         """Student + encoder output for every SNR and batch (computed before the receiver's clock starts)."""
@@ -278,6 +304,7 @@ def measure(bench: Bench, repeats: int) -> dict:
     # warm-up: one batch at two SNR points on each side (first calls allocate and load lazily)
     warm_snr = snr[:2]
     bench.plain(warm_snr, 1)
+    bench.floor(warm_snr, 1)
     bench.receiver(bench.transmitted(warm_snr, 1), warm_snr, 1)
     bench.engine(warm_snr, sizes.batch_size)
     bench.semsim(warm_snr, sizes.batch_size)
@@ -288,6 +315,7 @@ def measure(bench: Bench, repeats: int) -> dict:
         runs["plain"].append(timed(device, bench.plain, snr, batches))
         runs["semsim"].append(timed(device, bench.semsim, snr, sizes.images))
         runs["engine"].append(timed(device, bench.engine, snr, sizes.images))
+        runs["floor"].append(timed(device, bench.floor, snr, batches))
         runs["receiver"].append(timed(device, bench.receiver, tx, snr, batches))
 
     figures = {side: _summary(side, side_runs, sizes.images_per_run) for side, side_runs in runs.items()}
@@ -297,6 +325,8 @@ def measure(bench: Bench, repeats: int) -> dict:
         "ratios": {
             "speedup": rate["semsim"] / rate["plain"],
             "engine_speedup": rate["engine"] / rate["plain"],
+            "engine_to_floor": rate["engine"] / rate["floor"],
+            "semsim_to_floor": rate["semsim"] / rate["floor"],
             "semsim_to_receiver": rate["semsim"] / rate["receiver"],
             "engine_to_receiver": rate["engine"] / rate["receiver"],
             "plain_to_receiver": rate["plain"] / rate["receiver"],
@@ -323,13 +353,14 @@ def _summary(side: str, runs: list[Run], expected: int) -> dict:
 def format_table(result: dict) -> str:
     """The printed summary table: one row per side."""
     header = f"{'side':<10}{'images':>10}{'best s':>10}{'images/s':>12}{'accuracy':>10}{'vs plain':>10}" \
-             f"{'vs receiver':>13}"
+             f"{'vs floor':>10}{'vs receiver':>13}"
     lines = [header, "-" * len(header)]
     for side in SIDES:
         f = result[side]
         lines.append(
             f"{side:<10}{f['images']:>10}{f['best_seconds']:>10.3f}{f['images_per_s']:>12.0f}{f['accuracy']:>10.3f}"
             f"{f['images_per_s'] / result['plain']['images_per_s']:>10.3f}"
+            f"{f['images_per_s'] / result['floor']['images_per_s']:>10.3f}"
             f"{f['images_per_s'] / result['receiver']['images_per_s']:>13.3f}"
         )
     return "\n".join(lines)
@@ -345,8 +376,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--quick 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--device", default="cpu", help="torch device for every side (default: cpu)")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's default, "
-                        f"{torch.get_num_threads()} here)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of every side, semsim's "
+                        "scenario included (default 1, the scenario default)")
     parser.add_argument("--quick", action="store_true", help="tiny models trained into a temporary cache, tiny "
                         "sizes, one repeat (smoke test)")
     args = parser.parse_args(argv)
@@ -372,8 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.device == "cuda":
         args.device = "cuda:0"  # Sionna blocks accept only an indexed CUDA device
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with contextlib.ExitStack() as stack:
         if args.quick:  # tiny models, trained into a throw-away cache
@@ -410,7 +440,8 @@ def run(args: argparse.Namespace) -> int:
     write_json(report, args.output)
     print(format_table(result))
     r = result["ratios"]
-    print(f"speedup semsim/plain {r['speedup']:.2f}, engine/plain {r['engine_speedup']:.2f}; "
+    print(f"speedup semsim/plain {r['speedup']:.2f}, engine/plain {r['engine_speedup']:.2f}; engine/floor "
+          f"{r['engine_to_floor']:.2f}, semsim/floor {r['semsim_to_floor']:.2f}; "
           f"semsim/receiver {r['semsim_to_receiver']:.2f}, engine/receiver {r['engine_to_receiver']:.2f}; "
           f"results in {args.output}")
     return 0
