@@ -55,6 +55,7 @@ class FlipLink(FlipDeclaration, Link):
 
 
 class Unrelated(Link):
+    channel_uses = 8
     sample = encode = receive = score = FlipLink.sample
 '''
 
@@ -88,9 +89,9 @@ def test_a_declared_type_validates_without_importing_its_implementation(declared
     assert "flip_impl" not in sys.modules
     assert spec.params.bits == 16 and spec.key == "flip"
     assert spec.declared.__name__ == "FlipDeclaration" and scenario.link_metrics(spec) == ("ber",)
-    with pytest.raises(ValueError, match="bits"):
+    with pytest.raises(UserError, match=r"links\[0\]\.bits: Input should be greater than or equal to 1"):
         parse_scenario(scenario_dict(links=[{"type": "flip", "bits": 0}]))
-    with pytest.raises(ValueError, match="unknown field; allowed: type, name, label, bits"):
+    with pytest.raises(UserError, match="unknown field; allowed: type, name, label, bits"):
         parse_scenario(scenario_dict(links=[{"type": "flip", "bitz": 3}]))
 
     cls = spec.cls  # building needs the implementation: imported now
