@@ -52,8 +52,10 @@ from _common import environment, write_json
 from torch import nn
 
 from links.baselines.deepjscc import ConvEncoder
-from links.rkdsc.darts import SearchParams, SuperNet, build_student, random_genotype
-from links.teacher import CNNTeacher, TeacherParams
+from links.params import TeacherParams
+from links.rkdsc.darts import SuperNet, build_student, random_genotype
+from links.rkdsc.params import SearchParams
+from links.teacher import CNNTeacher
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "conv_layout.json"
 CHANNELS, SIZE, CLASSES, EMBED_DIM = 1, 8, 10, 128

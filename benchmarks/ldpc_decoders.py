@@ -48,7 +48,8 @@ from sionna.phy.fec.ldpc import LDPC5GEncoder
 from sionna.phy.mapping import Constellation, Demapper, Mapper
 from sionna.phy.utils import ebnodb2no
 
-from links.modem import LDPCParams, build_ldpc_decoder
+from links.modem import build_ldpc_decoder
+from links.params import LDPCParams
 from simulator.core.metrics import proportion_interval
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

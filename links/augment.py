@@ -13,17 +13,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from simulator.core.params import Params
-
-
-class AugmentParams(Params):
-    """Per-image random affine warp; every range is symmetric around the identity."""
-
-    rotate_deg: float = Field(default=12.0, ge=0.0, le=180.0, description="rotation up to +- this many degrees")
-    scale: float = Field(default=0.1, ge=0.0, lt=1.0, description="zoom factor in 1 +- scale")
-    shift: float = Field(default=1.0, ge=0.0, description="translation up to +- this many pixels per axis")
+from links.params import AugmentParams
 
 
 def augment(images: torch.Tensor, params: AugmentParams, generator: torch.Generator) -> torch.Tensor:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 
 from links.bits_link import BitsLink
-from links.modem import BitsPerSymbol, CodedModem, LDPCParams
+from links.declarations import DigitalDeclaration
+from links.modem import CodedModem
 from simulator.core.channel import ChannelOutput
 from simulator.core.link import TensorDict
 from simulator.core.metrics import Tally
-from simulator.core.params import Params
 
 
-class DigitalLink(BitsLink):
+class DigitalLink(DigitalDeclaration, BitsLink):
     """Classical digital link: bits, optional 5G LDPC, 2^m-QAM (BPSK for m=1), APP or max-log demapping.
 
     One example is ``blocks_per_example`` blocks of ``k`` information bits (``block_bits`` when uncoded).
@@ -24,24 +23,7 @@ class DigitalLink(BitsLink):
     Metrics: ``ber`` over information bits and ``bler`` over blocks (codewords).
     """
 
-    description = "Bits -> optional 5G LDPC -> QAM -> demapper (app/maxlog) -> LDPC decoder; BER and BLER"
-    metrics = ("ber", "bler")
 
-    class Params(Params):
-        bits_per_symbol: BitsPerSymbol = Field(default=2, description="m; 2^m-QAM, 1 = BPSK")
-        ldpc: LDPCParams | None = Field(default=None, description="5G LDPC code; null for uncoded")
-        block_bits: int = Field(default=1024, ge=1, le=1_000_000, description="bits per block when uncoded")
-        blocks_per_example: int = Field(default=1, ge=1, le=10_000)
-        demapper: Literal["app", "maxlog"] = "app"
-
-        @model_validator(mode="after")
-        def _fits_symbols(self):
-            m = self.bits_per_symbol
-            coded = self.ldpc.n if self.ldpc else self.block_bits
-            name = "ldpc.n" if self.ldpc else "block_bits"
-            if coded % m:
-                raise ValueError(f"{name} ({coded}) must be a multiple of bits_per_symbol ({m})")
-            return self
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

@@ -33,25 +33,21 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 
+from links.declarations import KerasDeclaration
 from links.image_link import ImageLink
+from links.params import KERAS_FACTORY, KERAS_MODEL_ALLOWED
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError, one_line
 from simulator.core.link import TensorDict
-from simulator.core.params import Params
 from simulator.core.registry import import_attribute
 from simulator.core.snr import normalize_energy
 from simulator.interop.bridge import import_tf, to_tf, to_torch
 from simulator.io.artifacts import file_fingerprint
-
-_FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-_ALLOWED = "a path to a saved .keras file or a module:factory returning a keras.Model"
 
 
 def import_keras():
@@ -71,24 +67,24 @@ def load_model(field: str, reference: str):
     if reference.endswith(".keras"):
         path = Path(reference).expanduser()
         if not path.is_file():
-            raise UserError(f"{where}: no such file (from {os.getcwd()}); expected {_ALLOWED}")
+            raise UserError(f"{where}: no such file (from {os.getcwd()}); expected {KERAS_MODEL_ALLOWED}")
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as err:
             raise UserError(f"{where} is not a loadable Keras model: {type(err).__name__}: {one_line(err)}") from err
-    elif _FACTORY.match(reference):
-        factory = import_attribute(reference, where, f"; expected {_ALLOWED}", missing="callable")
+    elif KERAS_FACTORY.match(reference):
+        factory = import_attribute(reference, where, f"; expected {KERAS_MODEL_ALLOWED}", missing="callable")
         if not callable(factory):
             module_name, _, attr = reference.partition(":")
-            raise UserError(f"{where}: module {module_name!r} has no callable {attr!r}; expected {_ALLOWED}")
+            raise UserError(f"{where}: module {module_name!r} has no callable {attr!r}; expected {KERAS_MODEL_ALLOWED}")
         try:
             model = factory()
         except Exception as err:
             raise UserError(f"{where}: the factory raised {type(err).__name__}: {one_line(err)}") from err
     else:
-        raise UserError(f"{where}: expected {_ALLOWED} (the file name must end in .keras)")
+        raise UserError(f"{where}: expected {KERAS_MODEL_ALLOWED} (the file name must end in .keras)")
     if not isinstance(model, keras.Model):
-        raise UserError(f"{where} gave a {type(model).__name__}, not a Keras model; expected {_ALLOWED}")
+        raise UserError(f"{where} gave a {type(model).__name__}, not a Keras model; expected {KERAS_MODEL_ALLOWED}")
     return model
 
 
@@ -113,26 +109,14 @@ def keras_macs(model) -> int | None:
     return macs if walk(model) else None
 
 
-class KerasLink(ImageLink):
+class KerasLink(KerasDeclaration, ImageLink):
     """Keras encoder and decoder (.keras files or module:factory) as an image-classification link, via DLPack."""
 
-    description = "A Keras encoder/decoder pair (.keras files or module:factory) through the DLPack bridge"
 
-    class Params(Params):
-        encoder: str = Field(description=f"encoder: {_ALLOWED}; images [B, H, W, C] -> 2 * symbols reals")
-        decoder: str = Field(description=f"decoder: {_ALLOWED}; [B, 2 * symbols] reals (and snr_db) -> scores")
-        symbols: int = Field(default=16, ge=1, le=65536, description="complex channel uses per image")
-
-        @field_validator("encoder", "decoder")
-        @classmethod
-        def _reference(cls, value: str) -> str:
-            if not (value.endswith(".keras") or _FACTORY.match(value)):
-                raise ValueError(f"{value!r}: expected {_ALLOWED} (the file name must end in .keras)")
-            return value
 
     def __init__(self, params=None, context=None):
         if params is None:
-            raise UserError(f"link keras: the fields `encoder` and `decoder` are required ({_ALLOWED})")
+            raise UserError(f"link keras: the fields `encoder` and `decoder` are required ({KERAS_MODEL_ALLOWED})")
         super().__init__(params, context)
         self.encoder = load_model("encoder", self.params.encoder)
         self.decoder = load_model("decoder", self.params.decoder)

@@ -23,9 +23,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 import torch
-from pydantic import Field, model_validator
 
-from simulator.core.params import Params
+from links.params import LDPCParams
 
 if TYPE_CHECKING:
     from sionna.phy.fec.ldpc import LDPC5GEncoder
@@ -33,42 +32,6 @@ if TYPE_CHECKING:
 #: receiver call sizes that run fastest on a CPU (see CodedModem.receive_batch_hint)
 LDPC_CODEWORDS_PER_CALL = 96
 DEMAPPER_SYMBOLS_PER_THREAD = 2**14
-
-BitsPerSymbol = Literal[1, 2, 4, 6, 8, 10]
-
-#: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's LDPC5GEncoder checks them): information bits per codeword,
-#: codeword bits after rate matching, and the lowest rate
-LDPC_K_MIN, LDPC_K_MAX, LDPC_N_MIN, LDPC_N_MAX, LDPC_RATE_MIN = 12, 8448, 16, 316 * 384, 0.2
-
-
-def ldpc_supported(n: int, k: int, max_rate: float = 0.95) -> bool:
-    """Whether the 5G LDPC code (with rate matching) has a codeword of ``n`` bits carrying ``k``."""
-    return LDPC_K_MIN <= k <= LDPC_K_MAX and LDPC_N_MIN <= n <= LDPC_N_MAX and LDPC_RATE_MIN <= k / n <= max_rate
-
-
-#: check-node rules: Sionna's four, and min-sum scaled by ``links.ldpc_cpu.NMS_SCALE`` (0.75)
-CNUpdate = Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum", "normalized-minsum"]
-#: LDPC decoders: the numba CPU decoder (links/ldpc_cpu.py) or Sionna's LDPC5GDecoder
-LDPCDecoder = Literal["numba", "sionna"]
-
-
-class LDPCParams(Params):
-    """5G NR LDPC code (Sionna ``LDPC5GEncoder``, with rate matching) and its belief-propagation decoder."""
-
-    k: int = Field(default=512, ge=12, le=8448, description="information bits per codeword")
-    n: int = Field(default=1024, ge=16, description="codeword bits after rate matching")
-    num_iter: int = Field(default=20, ge=1, le=200, description="belief-propagation iterations (at most)")
-    cn_update: CNUpdate = Field(default="boxplus-phi", description="check-node update rule")
-    decoder: LDPCDecoder = Field(
-        default="numba", description="numba: the CPU decoder of links.ldpc_cpu (same graph and numerics as "
-        "Sionna's, early stop); sionna: Sionna's LDPC5GDecoder. A CUDA device always uses sionna")
-
-    @model_validator(mode="after")
-    def _rate(self):
-        if not self.k < self.n:
-            raise ValueError(f"k ({self.k}) must be smaller than n ({self.n})")
-        return self
-
 
 def ldpc_decoder_for(decoder: str, device: str) -> str:
     """The decoder that runs: ``decoder`` on a CPU, Sionna's on any other device (the numba one is CPU only)."""

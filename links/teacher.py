@@ -12,84 +12,19 @@ The rest of the pipeline does not care which teacher it is.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
 
-from links.augment import AugmentParams
+from links.params import TeacherParams
 from simulator.core.errors import UserError
-from simulator.core.params import Params
 
 #: CLIP's published input statistics (RGB); grayscale images are replicated to RGB first
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class TeacherParams(Params):
-    """The teacher.
-
-    ``type: cnn`` (default): a wide residual CNN trained from scratch with random affine augmentation
-    (``augment``), AdamW, linear warm-up and a cosine schedule. On the 8x8 digits the defaults give 0.54 M
-    parameters, 7.5 M multiply-accumulates per image and 99.7 % test accuracy after 40 epochs (about 15 s on
-    2 CPU cores): the strongest classifier semsim has for them, 33x the parameters of the default student.
-
-    ``type: vit``: the embedded vision transformer (0.53 M parameters on the digits with the defaults, 16 patches
-    of 2x2; about 92 % test accuracy after 40 epochs without augmentation: weaker than its own students there).
-
-    ``type: clip``: the CLIP image encoder (``clip_model``: a Hugging Face hub name or a local directory; with
-    ``offline: true`` only local files are used), frozen, with a linear head fitted on the task by the same
-    optimiser settings (``epochs``, ``batch_size``, ``lr``, ``weight_decay``) on embeddings computed once (so no
-    augmentation); images are resized to the model's input size and normalised with CLIP's own statistics.
-
-    ``batch_size`` and ``lr`` default to 64 and 2e-3 for the CNN and CLIP, 32 and 1e-3 for the ViT.
-    """
-
-    type: Literal["cnn", "vit", "clip"] = "cnn"
-    clip_model: str = Field(default="openai/clip-vit-base-patch32", min_length=1)
-    offline: bool = Field(default=False, description="clip: load from local files only")
-
-    dim: int = Field(default=128, ge=8, le=1024, description="embedding size D (cnn, vit)")
-    width: int = Field(default=48, ge=4, le=1024, description="cnn: channels of the first stage (the second: 2x)")
-    patch_size: int = Field(default=2, ge=1, le=16, description="vit: square patch side in pixels")
-    depth: int = Field(default=4, ge=1, le=24, description="vit: transformer layers")
-    heads: int = Field(default=4, ge=1, le=16, description="vit: attention heads")
-    mlp_ratio: float = Field(default=2.0, gt=0.0, le=8.0, description="vit: MLP width / dim")
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    augment: AugmentParams | None = Field(default=AugmentParams(),
-                                          description="cnn, vit: random affine warps of training images; null: none")
-    epochs: int = Field(default=40, ge=1, le=10_000)
-    warmup_epochs: int = Field(default=3, ge=0)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=2e-3, gt=0.0)
-    weight_decay: float = Field(default=0.05, ge=0.0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults_of_the_type(cls, data):
-        if isinstance(data, dict) and data.get("type") == "vit":  # the ViT's tuned settings, kept from before
-            data = {"batch_size": 32, "lr": 1e-3, "augment": None, **data}
-        return data
-
-    @model_validator(mode="after")
-    def _fields_of_the_type(self):
-        only = {"cnn": {"width"}, "vit": {"patch_size", "depth", "heads", "mlp_ratio"},
-                "clip": {"clip_model", "offline"}}
-        shared = {"cnn": {"dim", "dropout", "augment", "warmup_epochs"}, "vit": {"dim", "dropout", "augment",
-                                                                               "warmup_epochs"}}
-        allowed = only[self.type] | shared.get(self.type, set())
-        foreign = set().union(*only.values(), *shared.values()) - allowed
-        unused = sorted(foreign & self.model_fields_set)
-        if unused:
-            raise ValueError(f"{', '.join(unused)} do not apply to teacher type {self.type}")
-        return self
-
-    @property
-    def augmentation(self) -> AugmentParams | None:
-        """The augmentation applied in training (``None`` for CLIP, whose head is fitted on fixed embeddings)."""
-        return None if self.type == "clip" else self.augment
 
 
 class Normalize(nn.Module):

@@ -18,7 +18,8 @@ from torch import nn
 
 from links.augment import augment
 from links.complexity import count_macs, count_parameters
-from links.teacher import TeacherParams, build_teacher
+from links.params import TeacherParams
+from links.teacher import build_teacher
 from links.training import EpochProgress, accuracy, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.core.seeding import derive_seed
 from simulator.data.source import DataSource

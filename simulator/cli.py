@@ -191,8 +191,8 @@ def _listing() -> str:
     lines = []
     for title, registry in (("links", LINKS), ("channels", CHANNELS), ("data sources", DATA_SOURCES)):
         lines.append(f"{title}:")
-        for name, cls in registry.load_all().items():
-            lines.append(f"  {name:<18} {describe(cls)}")
+        for name, declared in registry.declare_all().items():  # declarations: no link implementation imported
+            lines.append(f"  {name:<18} {describe(declared)}")
     lines.append("metrics:")
     lines.extend(f"  {name:<18} {m.kind}: {m.description or m.label}" for name, m in METRICS.load_all().items())
     lines.append("executors:")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
+from links.rkdsc.cat import CATDecoder, CATEncoder
+from links.rkdsc.params import CATParams
 
 PARAMS = CATParams(tokens=4, width=16, depth=1, heads=2, max_symbols=16, budgets=(4, 8, 16))
 

@@ -7,8 +7,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from links.rkdsc.pipeline import PipelineParams, prepare
-from links.teacher import CLIP_MEAN, CLIPTeacher, TeacherParams
+from links.params import TeacherParams
+from links.rkdsc.params import PipelineParams
+from links.rkdsc.pipeline import prepare
+from links.teacher import CLIP_MEAN, CLIPTeacher
 from simulator.core.errors import UserError
 from simulator.data.source import DigitsSource
 

@@ -11,14 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
-from links.rkdsc.darts import (
-    CANDIDATE_OPS,
-    Genotype,
-    SearchParams,
-    build_student,
-    op_cost,
-    search,
-)
+from links.rkdsc.darts import CANDIDATE_OPS, Genotype, build_student, op_cost, search
+from links.rkdsc.params import SearchParams
 
 EMBED_DIM = 16
 #: small and quick: 4 batches per epoch on a 4-channel supernet

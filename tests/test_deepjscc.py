@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import links.baselines.deepjscc as deepjscc
 import links.teacher_stage as teacher_stage
-from links.teacher import TeacherParams
+from links.params import TeacherParams
 from simulator.channels import CHANNELS
 from simulator.config.scenario import parse_scenario
 from simulator.core.channel import ChannelOutput

@@ -8,8 +8,9 @@ import pytest
 import torch
 from conftest import scenario_dict
 
-from links.baselines.deepjscc import DeepJSCCLink, DeepJSCCParams
+from links.baselines.deepjscc import DeepJSCCLink
 from links.baselines.jscc_reconstruction import DeepJSCCReconstructionLink
+from links.baselines.params import DeepJSCCParams
 from simulator.core.link import LinkContext
 from simulator.core.metrics import psnr_db
 from simulator.data.source import DigitsSource

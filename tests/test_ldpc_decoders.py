@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 
 from links.ldpc_cpu import NumbaLDPC5GDecoder, tanner_graph
-from links.modem import CodedModem, LDPCParams, build_ldpc_decoder, ldpc_decoder_for
+from links.modem import CodedModem, build_ldpc_decoder, ldpc_decoder_for
+from links.params import LDPCParams
 from simulator.core.metrics import proportion_interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

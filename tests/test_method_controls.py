@@ -10,11 +10,12 @@ import torch
 from conftest import scenario_dict
 from test_rkdsc import TINY
 
-from links.augment import AugmentParams, augment
+from links.augment import augment
+from links.params import AugmentParams, TeacherParams
 from links.rkdsc import darts
-from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
-from links.rkdsc.pipeline import SearchParams, Stage1Params
-from links.teacher import CNNTeacher, TeacherParams, build_teacher
+from links.rkdsc.cat import CATDecoder, CATEncoder
+from links.rkdsc.params import CATParams, SearchParams, Stage1Params
+from links.teacher import CNNTeacher, build_teacher
 
 
 @pytest.fixture

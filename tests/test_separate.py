@@ -13,7 +13,7 @@ from conftest import scenario_dict
 import links.teacher_stage as teacher_stage
 from links.baselines.separate import SeparateLink, plan_code
 from links.baselines.source_codec import QUALITY_BITS, RawCodec, make_codec
-from links.teacher import TeacherParams
+from links.params import TeacherParams
 from simulator.channels.awgn import AWGNChannel
 from simulator.core.errors import UserError
 from simulator.core.link import LinkContext

@@ -239,7 +239,7 @@ def test_rkdsc_stage2_trains_through_a_tf_channel(tmp_path, monkeypatch, run_dic
 
 
 def test_existing_stage2_channel_names_are_unchanged():
-    from links.rkdsc.pipeline import Stage2Params
+    from links.rkdsc.params import Stage2Params
 
     assert Stage2Params().model_dump(mode="json")["channels"] == ["awgn", "rayleigh", "ofdm"]
     assert Stage2Params(channels=["awgn", "awgn"]).model_dump(mode="json")["channels"] == ["awgn", "awgn"]

@@ -28,22 +28,22 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
 
+from links.baselines.params import DeepJSCCParams, JSCCTrainingParams
 from links.complexity import count_macs, count_parameters
+from links.declarations import DeepJSCCDeclaration
 from links.image_link import ImageLink
-from links.teacher import Normalize, TeacherParams
+from links.teacher import Normalize
 from links.teacher_stage import prepare_teacher
 from links.training import EpochProgress, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.channel import Channel, ChannelOutput
 from simulator.core.link import TensorDict
-from simulator.core.params import Params
 from simulator.core.seeding import derive_seed, seeded
 from simulator.core.snr import normalize_energy
 from simulator.data.source import DataSource, Split
@@ -53,72 +53,8 @@ from simulator.io.artifacts import Artifact, artifact
 RECIPE = 1
 
 
-class JSCCTrainingParams(Params):
-    """Settings every deep JSCC model shares: its budget, its size, and how it is trained through the channel."""
-
-    symbols: int = Field(default=16, ge=1, le=4096,
-                         description="complex channel uses per image; the model is trained for this budget")
-    train_snr_db: float = Field(default=10.0, ge=-30.0, le=50.0, description="the one training SNR, Es/N0 in dB "
-                                "(not with snr_adaptive)")
-    snr_adaptive: bool = Field(default=False, description="ADJSCC-style: encoder and decoder conditioned on the SNR, "
-                               "trained with an SNR drawn per example from train_snr_range (conv encoder only)")
-    train_snr_range: tuple[float, float] = Field(default=(-10.0, 20.0), description="snr_adaptive: training SNR "
-                                                 "range in dB, uniform per example")
-    train_channel: Literal["awgn", "rayleigh"] = Field(default="awgn",
-                                                       description="channel type trained through (default params)")
-    width: int = Field(default=32, ge=2, le=512, description="conv channels; the MLPs have 4 x width hidden units")
-    epochs: int = Field(default=60, ge=1, le=10_000)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=2e-3, gt=0.0, le=1.0)
-    train_seed: int = Field(default=0, ge=0)
-
-    @model_validator(mode="after")
-    def _training_snr_fields(self):
-        if "train_snr_range" in self.model_fields_set and not self.snr_adaptive:
-            raise ValueError("train_snr_range applies only with snr_adaptive: true (otherwise train_snr_db)")
-        if self.snr_adaptive and "train_snr_db" in self.model_fields_set:
-            raise ValueError("train_snr_db does not apply with snr_adaptive: true (use train_snr_range)")
-        low, high = self.train_snr_range
-        if not -30.0 <= low <= high <= 50.0:
-            raise ValueError(f"train_snr_range must be [low, high] with -30 <= low <= high <= 50 dB, got "
-                             f"[{low:g}, {high:g}]")
-        return self
-
-    def training_snr(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """SNRs in dB for ``count`` training examples: the one training SNR, or uniform over the range."""
-        if not self.snr_adaptive:
-            return torch.full((count,), self.train_snr_db)
-        low, high = self.train_snr_range
-        return low + (high - low) * torch.rand(count, generator=generator)
-
-    def training_label(self) -> str:
-        return (f"SNR-adaptive, {self.train_snr_range[0]:g} to {self.train_snr_range[1]:g} dB" if self.snr_adaptive
-                else f"at {self.train_snr_db:g} dB")
-
-    def validation_snrs(self) -> tuple[float, ...]:
-        """SNRs (dB) at which a trained model's validation score is recorded: the training SNR, or the range's
-        ends and middle."""
-        if not self.snr_adaptive:
-            return (self.train_snr_db,)
-        low, high = self.train_snr_range
-        return (low, (low + high) / 2, high)
 
 
-class DeepJSCCParams(JSCCTrainingParams):
-    """Every setting of the deep JSCC link; all but ``teacher`` (keyed by its artifact) key the trained model."""
-
-    encoder: Literal["conv", "teacher"] = Field(default="conv",
-                                                description="conv: CNN on the image; teacher: frozen teacher + MLP")
-    teacher: TeacherParams = Field(default=TeacherParams(),
-                                   description="encoder: teacher only; the RKD-SC link's teacher by default")
-
-    @model_validator(mode="after")
-    def _teacher_only_for_the_teacher_encoder(self):
-        if "teacher" in self.model_fields_set and self.encoder != "teacher":
-            raise ValueError("teacher applies only to encoder: teacher")
-        if self.snr_adaptive and self.encoder != "conv":
-            raise ValueError("snr_adaptive applies only to encoder: conv")
-        return self
 
 
 class PowerNormalize(nn.Module):
@@ -370,7 +306,7 @@ def _val_accuracy(codec: nn.ModuleDict, channel: Channel | None, x: torch.Tensor
     return float((logits.argmax(dim=1).cpu() == labels).float().mean())
 
 
-class DeepJSCCLink(ImageLink):
+class DeepJSCCLink(DeepJSCCDeclaration, ImageLink):
     """Deep JSCC baseline: CNN (or frozen teacher + MLP) encoder, MLP decoder, classifier; trained at one SNR.
 
     Building the link loads the trained model from the artifact cache (``deepjscc-<key>``, keyed by every
@@ -379,10 +315,7 @@ class DeepJSCCLink(ImageLink):
     symbols. Channel uses per image: ``symbols``. Metric: top-1 ``accuracy``. See the module docstring.
     """
 
-    description = ("Deep JSCC: CNN (or teacher + MLP) encoder -> symbols -> MLP decoder, trained at one SNR "
-                   "(or SNR-adaptive, ADJSCC-style)")
 
-    Params = DeepJSCCParams
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

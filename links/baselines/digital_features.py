@@ -6,13 +6,14 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 
-from links.baselines.features import PCA, StudentParams, prepare_features
+from links.baselines.features import PCA, prepare_features
 from links.bits_link import BitsLink
 from links.complexity import count_macs, count_parameters
+from links.declarations import DigitalFeaturesDeclaration
 from links.image_link import ImageLink
-from links.modem import LDPC_K_MAX, LDPC_K_MIN, BitsPerSymbol, CodedModem, LDPCParams, ldpc_supported
+from links.modem import CodedModem
+from links.params import LDPC_K_MAX, LDPC_K_MIN, LDPCParams, ldpc_supported
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError
 from simulator.core.link import TensorDict
@@ -98,7 +99,7 @@ def ldpc_blocks(symbols: int, bits_per_symbol: int, code_rate: float) -> tuple[i
         "filling the symbols exactly); use more symbols or a higher bits_per_symbol or code_rate")
 
 
-class DigitalFeaturesLink(ImageLink, BitsLink):
+class DigitalFeaturesLink(DigitalFeaturesDeclaration, ImageLink, BitsLink):
     """Digital semantic features: the student embedding quantised, 5G LDPC-coded, sent by QAM, then classified.
 
     The student and classifier are RKD-SC's stage 1 (see :mod:`links.baselines.features`). The bit budget per
@@ -113,13 +114,7 @@ class DigitalFeaturesLink(ImageLink, BitsLink):
     the bits an image is sent as, so that ``score`` can count their errors. Channel uses per example: ``symbols``.
     """
 
-    description = "Digital features: student embedding -> PCA + uniform quantiser -> 5G LDPC -> QAM -> classifier"
-    metrics = ("accuracy", "ber", "bler")
 
-    class Params(StudentParams):
-        symbols: int = Field(default=64, ge=1, le=4096, description="complex channel uses per image")
-        bits_per_symbol: BitsPerSymbol = Field(default=4, description="m; 2^m-QAM, 1 = BPSK")
-        code_rate: float = Field(default=0.5, ge=0.2, le=0.92, description="LDPC code rate k/n (target)")
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import nn
 
+from links.baselines.params import StudentParams
 from links.complexity import count_macs, count_parameters
-from links.rkdsc.pipeline import PipelineParams, SearchParams, Stage1Params, prepare_student
-from links.teacher import TeacherParams
+from links.rkdsc.pipeline import prepare_student
 from links.teacher_stage import prepare_teacher
-from simulator.core.params import Params
 from simulator.data.source import DataSource
 from simulator.io.artifacts import Artifact
 
@@ -31,18 +29,6 @@ from simulator.io.artifacts import Artifact
 EMBED_BATCH = 512
 
 
-class StudentParams(Params):
-    """Training settings shared with the ``rkdsc`` link; equal settings reuse its cached artifacts."""
-
-    teacher: TeacherParams = Field(default=TeacherParams(), description="the teacher, as in rkdsc")
-    search: SearchParams = Field(default=SearchParams(), description="KDL-DARTS search, as in rkdsc")
-    stage1: Stage1Params = Field(default=Stage1Params(), description="stage-1 distillation, as in rkdsc")
-    train_seed: int = Field(default=0, ge=0, description="seed of initialisation and batching, as in rkdsc")
-
-    def pipeline(self) -> PipelineParams:
-        """These settings as RKD-SC pipeline settings (stage 2 and the CAT codec are not used)."""
-        return PipelineParams(teacher=self.teacher, search=self.search, stage1=self.stage1,
-                              train_seed=self.train_seed)
 
 
 @dataclass

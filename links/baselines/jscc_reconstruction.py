@@ -18,39 +18,31 @@ Metrics: ``psnr`` (dB, per-image PSNR against a peak of 1), ``ssim`` (per image,
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from links.baselines.deepjscc import (
     RECIPE,
     ConvEncoder,
     Decoder,
-    JSCCTrainingParams,
     mlp,
     through_channel,
     train_through_channel,
     training_channel,
 )
+from links.baselines.params import ReconstructionParams
 from links.complexity import count_macs, count_parameters
+from links.declarations import DeepJSCCReconstructionDeclaration
 from links.image_link import ImageLink
-from links.teacher import TeacherParams
 from links.teacher_stage import prepare_teacher
 from links.training import initialised, model_card, plot_curves
 from simulator.core.channel import ChannelOutput
 from simulator.core.link import TensorDict
 from simulator.core.metrics import Mean, Tally, psnr_db, ssim_per_example
 from simulator.io.artifacts import artifact
-
-
-class ReconstructionParams(JSCCTrainingParams):
-    """Every setting of the reconstruction link; all but ``teacher`` key the trained model."""
-
-    teacher: TeacherParams = Field(default=TeacherParams(), description="the clean-image classifier that scores "
-                                   "the reconstructions; the RKD-SC link's teacher by default")
 
 
 def build_codec(p: ReconstructionParams, channels: int, size: int) -> nn.ModuleDict:
@@ -63,7 +55,7 @@ def build_codec(p: ReconstructionParams, channels: int, size: int) -> nn.ModuleD
     })
 
 
-class DeepJSCCReconstructionLink(ImageLink):
+class DeepJSCCReconstructionLink(DeepJSCCReconstructionDeclaration, ImageLink):
     """Deep JSCC that reconstructs the image; PSNR, SSIM and the clean-image classifier's accuracy on it.
 
     Building the link loads the trained model (``jsccrecon-<key>``, keyed by every setting but ``teacher``
@@ -71,10 +63,7 @@ class DeepJSCCReconstructionLink(ImageLink):
     image: ``symbols``. See the module docstring.
     """
 
-    description = "Deep JSCC reconstructing the image (PSNR, SSIM), classified by the clean-image teacher"
-    metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "accuracy")
 
-    Params = ReconstructionParams
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

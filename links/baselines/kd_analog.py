@@ -7,17 +7,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from links.baselines.features import PCA, StudentParams, prepare_features
+from links.baselines.features import PCA, prepare_features
 from links.complexity import count_macs, count_parameters
+from links.declarations import KDAnalogDeclaration
 from links.image_link import ImageLink
 from simulator.core.channel import ChannelOutput
 from simulator.core.link import TensorDict
 from simulator.core.snr import normalize_energy
 
 
-class KDAnalogLink(ImageLink):
+class KDAnalogLink(KDAnalogDeclaration, ImageLink):
     """Non-robust KD: the stage-1 student's embedding sent as analog symbols, classified by the teacher's head.
 
     The student and classifier are RKD-SC's stage 1 (distilled without a channel); nothing is trained for the
@@ -30,10 +30,7 @@ class KDAnalogLink(ImageLink):
     as they are (no use of ``no_eff``). Metric: ``accuracy``. Channel uses per example: ``symbols``.
     """
 
-    description = "Non-robust KD: stage-1 student embedding (PCA) sent as analog symbols, no channel training"
 
-    class Params(StudentParams):
-        symbols: int = Field(default=16, ge=1, le=4096, description="complex channel uses per image")
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

@@ -11,32 +11,29 @@ from __future__ import annotations
 
 import math
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 
-from links.baselines.source_codec import CodecName, make_codec
+from links.baselines.source_codec import make_codec
 from links.bits_link import BitsLink
 from links.complexity import count_macs, count_parameters
+from links.declarations import SeparateDeclaration
 from links.image_link import ImageLink
-from links.modem import (
+from links.modem import CodedModem
+from links.params import (
     LDPC_K_MAX,
     LDPC_K_MIN,
     LDPC_N_MAX,
     LDPC_N_MIN,
-    BitsPerSymbol,
-    CodedModem,
     LDPCParams,
     ldpc_supported,
 )
-from links.teacher import TeacherParams
 from links.teacher_stage import prepare_teacher
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError
 from simulator.core.link import TensorDict
 from simulator.core.metrics import Tally
-from simulator.core.params import Params
 
 #: 5G NR LDPC limits (TS 38.212 5.3.2 and Sionna's LDPC5GEncoder): information bits per codeword, codeword
 #: bits after rate matching, and the code rates it supports
@@ -49,7 +46,7 @@ CEILING_IMAGES = 1000
 MIN_BUDGET_IMAGES = 100
 
 
-class SeparateLink(ImageLink, BitsLink):
+class SeparateLink(SeparateDeclaration, ImageLink, BitsLink):
     """Separate source and channel coding: image codec, CRC, 5G LDPC, QAM; classifier on the decoded image.
 
     The channel-use budget ``symbols`` fixes the bits: ``symbols * bits_per_symbol`` coded bits in ``codewords``
@@ -61,35 +58,7 @@ class SeparateLink(ImageLink, BitsLink):
     = ``codewords * k`` LDPC information bits (CRC and padding included) and ``bler`` over codewords.
     """
 
-    description = "Separate coding: image codec (raw/JPEG/WebP) + CRC + 5G LDPC + QAM, classifier on decoded image"
-    metrics = ("accuracy", "ber", "bler")
 
-    class Params(Params):
-        symbols: int = Field(default=64, ge=1, le=1_000_000, description="complex channel uses per image")
-        bits_per_symbol: BitsPerSymbol = Field(default=4, description="m; 2^m-QAM, 1 = BPSK")
-        code_rate: float = Field(default=0.5, ge=0.2, le=0.925,
-                                 description="LDPC code rate; k = round(code_rate * n) per codeword")
-        codewords: int | None = Field(default=None, ge=1, le=1_000_000,
-                                      description="LDPC codewords per image; null: the fewest with k <= 8448")
-        num_iter: int = Field(default=20, ge=1, le=200, description="belief-propagation iterations")
-        cn_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = Field(
-            default="boxplus-phi", description="LDPC check-node update")
-        demapper: Literal["app", "maxlog"] = Field(default="app", description="QAM demapper")
-        crc: Literal["CRC24A", "CRC16", "CRC11", "CRC6"] = Field(
-            default="CRC16", description="5G CRC that detects a lost image")
-        codec: CodecName = Field(default="raw", description="source codec: raw quantised pixels, jpeg or webp")
-        on_failure: Literal["error", "blank", "mean"] = Field(
-            default="error", description="a lost image counts as a misclassification (error), or the classifier "
-                                         "sees an all-zero image (blank) or the mean training image (mean)")
-        teacher: TeacherParams = Field(default_factory=TeacherParams,
-                                       description="the classifier trained on clean images (RKD-SC's teacher)")
-        train_seed: int = Field(default=0, ge=0, description="seed of the classifier's training")
-
-        @model_validator(mode="after")
-        def _codewords_divide_symbols(self):
-            if self.codewords is not None and self.symbols % self.codewords:
-                raise ValueError(f"codewords ({self.codewords}) must divide symbols ({self.symbols})")
-            return self
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

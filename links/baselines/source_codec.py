@@ -36,14 +36,13 @@ import io
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-CodecName = Literal["raw", "jpeg", "webp"]
+from links.baselines.params import CodecName
 
 #: downsampling factors the Pillow codecs try, in order (index sent in the header)
 PILLOW_SCALES = (1, 2, 4, 8)

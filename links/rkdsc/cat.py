@@ -17,49 +17,11 @@ Training with a random ``L`` per batch from ``budgets`` makes one model serve ev
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 
-from simulator.core.params import Params
+from links.rkdsc.params import CATParams
 from simulator.core.snr import normalize_energy
-
-
-class CATParams(Params):
-    """Channel-aware transformer codec.
-
-    The transmitter half is kept light (``encoder_width``, ``encoder_depth``); the receiver half may be heavier
-    (``width``, ``depth``). ``heads`` must divide both widths.
-    """
-
-    tokens: int = Field(default=8, ge=1, le=256, description="tokens the embedding is split into")
-    width: int = Field(default=64, ge=8, le=1024, description="decoder width")
-    depth: int = Field(default=2, ge=1, le=12, description="decoder layers")
-    encoder_width: int = Field(default=16, ge=4, le=1024, description="encoder width")
-    encoder_depth: int = Field(default=1, ge=1, le=12, description="encoder layers")
-    heads: int = Field(default=4, ge=1, le=16)
-    max_symbols: int = Field(default=64, ge=1, le=4096, description="longest code, complex symbols per image")
-    budgets: tuple[int, ...] = Field(default=(4, 8, 16, 32, 64), min_length=1,
-                                     description="symbol budgets L sampled in training")
-    backbone: Literal["transformer", "mlp"] = Field(
-        default="transformer", description="token mixing: self-attention, or a fixed MLP over the tokens (ablation)")
-    encoder_snr: bool = Field(default=True, description="condition the encoder on the SNR (false: ablation)")
-    decoder_no_eff: bool = Field(default=True, description="give the decoder each symbol's no_eff (false: only the "
-                                                           "per-example noise variance of the SNR; ablation)")
-
-    @model_validator(mode="after")
-    def _consistent(self):
-        for name in ("width", "encoder_width"):
-            if getattr(self, name) % self.heads:
-                raise ValueError(f"{name} {getattr(self, name)} is not a multiple of heads {self.heads}")
-        if self.max_symbols % self.tokens:
-            raise ValueError(f"max_symbols {self.max_symbols} is not a multiple of tokens {self.tokens}")
-        bad = [b for b in self.budgets if not 1 <= b <= self.max_symbols]
-        if bad:
-            raise ValueError(f"budgets {bad} outside 1..max_symbols ({self.max_symbols})")
-        return self
 
 
 class MixerLayer(nn.Module):

@@ -37,12 +37,11 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from links.complexity import count_macs, count_parameters
+from links.rkdsc.params import SearchParams
 from links.training import minibatches
-from simulator.core.params import Params
 
 #: candidate operations of every edge; "zero" (no connection) is never chosen for the derived student. DARTS's
 #: dilated 3x3 convolution is left out: on 8x8 and 4x4 feature maps it spans the same 5x5 window as
@@ -64,29 +63,6 @@ CellGenotype = tuple[NodeGenotype, ...]
 Progress = Callable[[int, dict[str, float]], None]
 
 
-class SearchParams(Params):
-    """KDL-DARTS settings: the supernet, its first-order bi-level search, and the random-genotype control.
-
-    The seed is not one of them: :func:`search` takes it (the pipeline passes the link's ``train_seed``).
-    """
-
-    cells: int = Field(default=3, ge=1, le=12, description="cells stacked; reduction cells (stride 2) where the "
-                       "spatial size allows")
-    nodes: int = Field(default=3, ge=1, le=8, description="intermediate nodes per cell")
-    channels: int = Field(default=12, ge=2, le=256, description="base width C of the supernet and of the derived "
-                          "student")
-    epochs: int = Field(default=10, ge=1, le=1000, description="passes over the training split")
-    batch_size: int = Field(default=64, ge=1)
-    weight_lr: float = Field(default=3e-3, gt=0.0, description="Adam on the network weights")
-    arch_lr: float = Field(default=3e-3, gt=0.0, description="Adam on the architecture logits")
-    lambda_complexity: float = Field(default=1.0, ge=0.0, description="weight of the expected complexity, "
-                                     "normalised to [0, 1]; 1 is a strong penalty")
-    complexity: Literal["params", "flops"] = "params"
-    edges_per_node: int = Field(default=2, ge=1, le=8, description="incoming edges kept per node when "
-                                "discretising")
-    mode: Literal["darts", "random"] = Field(default="darts", description="darts: KDL-DARTS; random: a genotype "
-                                             "drawn uniformly from the same space (the control)")
-    random_seed: int = Field(default=0, ge=0, description="mode random: which random genotype")
 
 
 # --------------------------------------------------------------------------------------------------- operations

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 
 from links.complexity import count_macs, count_parameters
+from links.declarations import RKDSCDeclaration
 from links.image_link import ImageLink
-from links.rkdsc.pipeline import PipelineParams, prepare
+from links.rkdsc.params import PipelineParams
+from links.rkdsc.pipeline import prepare
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError
 from simulator.core.link import TensorDict
@@ -19,7 +20,7 @@ from simulator.io.artifacts import Artifact
 CPU_CALL_IMAGES = 1024
 
 
-class RKDSCLink(ImageLink):
+class RKDSCLink(RKDSCDeclaration, ImageLink):
     """RKD-SC semantic link: distilled student encoder, channel-aware transformer codec, image classifier.
 
     Building the link loads its trained stages from the artifact cache and trains the missing ones
@@ -27,11 +28,8 @@ class RKDSCLink(ImageLink):
     budget L per image used in the sweep (one trained model serves every budget up to ``cat.max_symbols``).
     """
 
-    description = "RKD-SC: distilled student + channel-aware transformer codec, top-1 accuracy"
     snr_adaptive = True  # the CAT encoder is conditioned on the SNR
 
-    class Params(PipelineParams):
-        symbols: int = Field(default=16, ge=1, le=4096, description="complex symbols per image in the sweep")
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

@@ -25,7 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from links.rkdsc.pipeline import PipelineParams, prepare_student  # noqa: E402
+from links.rkdsc.params import PipelineParams  # noqa: E402
+from links.rkdsc.pipeline import prepare_student
 from links.teacher_stage import prepare_teacher  # noqa: E402
 from simulator.core.errors import UserError  # noqa: E402
 from simulator.core.metrics import proportion_interval  # noqa: E402

@@ -21,26 +21,22 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Discriminator, Field, Tag, model_validator
 from torch import nn
 
-from links.augment import AugmentParams, augment
+from links.augment import augment
 from links.complexity import count_macs, count_parameters
 from links.rkdsc import darts
-from links.rkdsc.cat import CATDecoder, CATEncoder, CATParams
-from links.rkdsc.darts import SearchParams
-from links.teacher import TeacherParams
+from links.rkdsc.cat import CATDecoder, CATEncoder
+from links.rkdsc.params import CATParams, PipelineParams, SearchParams, Stage1Params, channel_label
 from links.teacher_stage import TEACHER_RECIPE, TeacherStage, embed_in_batches, prepare_teacher, teacher_outputs
 from links.training import EpochProgress, accuracy, cosine_lr, initialised, minibatches, model_card, plot_curves
 from simulator.channels import CHANNELS
 from simulator.core.paired import PairedDifference, paired_difference
-from simulator.core.params import Params
 from simulator.core.seeding import derive_seed, seeded
-from simulator.core.spec import ChannelSpec
 from simulator.data.source import DataSource
 from simulator.io.artifacts import Artifact, artifact
 
@@ -50,79 +46,6 @@ from simulator.io.artifacts import Artifact, artifact
 RECIPES = {"teacher": TEACHER_RECIPE, "search": 1, "student": 2, "stage2": 1}
 
 
-class Stage1Params(Params):
-    """Distillation of the teacher into the derived student, no channel."""
-
-    epochs: int = Field(default=60, ge=1, le=10_000)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=3e-3, gt=0.0)
-    mse_weight: float = Field(default=1.0, ge=0.0)
-    kl_weight: float = Field(default=0.5, ge=0.0)
-    temperature: float = Field(default=4.0, gt=0.0)
-    mode: Literal["distill", "scratch"] = Field(default="distill", description="distill from the teacher, or train "
-                                                "the same student from scratch on the labels (the control)")
-    augment: AugmentParams | None = Field(default=AugmentParams(), description="random warps of the training "
-                                          "images, labelled by the teacher; null: none")
-    views: int = Field(default=8, ge=0, le=1000, description="warped copies of each training image labelled by "
-                       "the teacher once, one drawn per image and epoch; 0: warp and label every batch afresh")
-
-    @model_validator(mode="after")
-    def _distillation_fields(self):
-        distill_only = sorted({"mse_weight", "kl_weight", "temperature"} & self.model_fields_set)
-        if self.mode == "scratch" and distill_only:
-            raise ValueError(f"{', '.join(distill_only)} do not apply to mode scratch (no teacher)")
-        return self
-
-
-#: a stage-2 training channel: a built-in name with default parameters, or a channel spec like the scenario's
-#: ``channels`` entries (``{type: tf, function: mypkg.chan:fn}``, ``{type: rayleigh, fading: block}``)
-TrainingChannel = Annotated[
-    Annotated[Literal["awgn", "rayleigh", "ofdm"], Tag("channel[name]")] | Annotated[ChannelSpec, Tag("channel[spec]")],
-    Discriminator(lambda value: "channel[name]" if isinstance(value, str) else "channel[spec]"),
-]
-
-
-def channel_label(channel: str | ChannelSpec) -> str:
-    """A training channel's label: the name itself, or a spec's ``name`` (default: its type)."""
-    return channel if isinstance(channel, str) else channel.key
-
-
-class Stage2Params(Params):
-    """Robust training of the CAT codec and the classifier head through the channels."""
-
-    epochs: int = Field(default=40, ge=1, le=10_000)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=2e-3, gt=0.0)
-    snr_min: float = Field(default=-10.0, ge=-50.0, le=60.0, description="dB, Es/N0")
-    snr_max: float = Field(default=20.0, ge=-50.0, le=60.0)
-    channels: tuple[TrainingChannel, ...] = Field(default=("awgn", "rayleigh", "ofdm"), min_length=1)
-    feature_weight: float = Field(default=1.0, ge=0.0)
-    task_weight: float = Field(default=1.0, ge=0.0)
-    student_lr: float = Field(default=0.0, ge=0.0, description="0: student frozen")
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.snr_max < self.snr_min:
-            raise ValueError(f"snr_max ({self.snr_max}) is below snr_min ({self.snr_min})")
-        meanings: dict[str, set[str]] = {}
-        for c in self.channels:  # a repeated name is fine (drawn more often); one label for two channels is not
-            meanings.setdefault(channel_label(c), set()).add(c if isinstance(c, str) else repr(c.canonical()))
-        clashes = sorted(label for label, specs in meanings.items() if len(specs) > 1)
-        if clashes:
-            raise ValueError(f"channels: the label {clashes[0]!r} names two different channels; give the specs "
-                             "distinct `name`s")
-        return self
-
-
-class PipelineParams(Params):
-    """Every training setting of the RKD-SC link."""
-
-    teacher: TeacherParams = TeacherParams()
-    search: SearchParams = SearchParams()
-    stage1: Stage1Params = Stage1Params()
-    stage2: Stage2Params = Stage2Params()
-    cat: CATParams = CATParams()
-    train_seed: int = Field(default=0, ge=0)
 
 
 @dataclass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
 from simulator.core.snr import noise_variance
+
+if TYPE_CHECKING:
+    import torch
 
 
 @CHANNELS.register("awgn")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import torch
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator, model_validator
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
@@ -14,6 +12,7 @@ from simulator.core.params import Params
 from simulator.core.snr import noise_variance
 
 if TYPE_CHECKING:
+    import torch
     from sionna.phy.ofdm import PilotPattern
 
 _TDL_FIELDS = ("tdl_model", "delay_spread", "carrier_frequency", "ue_speed")
@@ -206,7 +205,9 @@ class OFDMChannel(Channel):
             return self
 
     def __init__(self, params=None, device: str = "cpu"):
-        # Sionna is imported when a channel is built, not when the type is registered (light `semsim list`)
+        # numpy and Sionna are imported when a channel is built, torch when it runs, not when the type is
+        # registered (light `semsim list` and `validate`)
+        import numpy as np
         from sionna.phy.channel import OFDMChannel as SionnaOFDMChannel
         from sionna.phy.channel import RayleighBlockFading
         from sionna.phy.channel.tr38901 import TDL
@@ -280,6 +281,7 @@ class OFDMChannel(Channel):
 
     def _kronecker_pilots(self) -> PilotPattern:
         """Sionna's one-stream Kronecker pattern; QPSK pilots from a generator seeded by ``pilot_seed``."""
+        import numpy as np
         from sionna.phy.ofdm import PilotPattern
 
         p, rg = self.params, self.resource_grid
@@ -355,6 +357,8 @@ class OFDMChannel(Channel):
 
     def _propagate_sionna(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
         """Sionna's blocks on every RE of every grid: mapper, OFDM channel, LS estimator, equaliser."""
+        import torch
+
         batch, n = x.shape
         rg = self.resource_grid
         per_grid = self.data_symbols_per_grid

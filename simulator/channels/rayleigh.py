@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
 from simulator.core.params import Params
 from simulator.core.snr import noise_variance
+
+if TYPE_CHECKING:
+    import torch
 
 
 @CHANNELS.register("rayleigh")
@@ -62,6 +64,7 @@ class RayleighChannel(Channel):
         return h.repeat_interleave(length, dim=1)[:, :n]
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
+        import torch
         from sionna.phy.mimo import lmmse_equalizer, zf_equalizer
         from sionna.phy.utils import complex_normal
 

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field, field_validator
 
 from simulator.core.channel import CHANNELS, Channel, ChannelOutput
@@ -47,7 +46,12 @@ from simulator.core.params import Params
 from simulator.core.registry import import_attribute
 from simulator.core.seeding import engine_generator
 from simulator.core.snr import noise_variance
-from simulator.interop.bridge import call_tf, import_tf
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and the bridge (which defines torch autograd functions) are imported when the channel runs, so that
+# resolving the type (semsim validate, list) loads neither
 
 _FUNCTION_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _CONTRACT = "a module:function path to a TensorFlow callable (x [batch, n] complex64, no [batch, 1] float32) -> y"
@@ -58,6 +62,8 @@ def resolve_function(path: str) -> Callable[..., Any]:
 
     Every failure is one :class:`UserError` line naming the field ``function``.
     """
+    from simulator.interop.bridge import import_tf
+
     import_tf()  # a BridgeError (UserError) telling how to install TensorFlow when it is missing
     where = f"channel tf: function {path!r}"
     target = import_attribute(path, where, f"; expected {_CONTRACT}")
@@ -105,12 +111,16 @@ class TFChannel(Channel):
 
     def _draw_seed(self) -> int:
         """One seed from Sionna's generator for this device (the generator the engine seeds per point)."""
+        import torch
+
         generator = engine_generator(self.device)
         return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
         batch, n = x.shape
         no = noise_variance(snr_db)
+        from simulator.interop.bridge import call_tf, import_tf
+
         seed = self._draw_seed()
         tf = import_tf()
         path, fn = self.params.function, self.function
@@ -168,6 +178,8 @@ def tf_awgn(x, no):
     returns ``y`` ``[batch, n]`` tf.complex64. Pure TensorFlow (``tf.random.normal``), for
     ``{type: tf, function: simulator.channels.tf_channel:tf_awgn}``.
     """
+    from simulator.interop.bridge import import_tf
+
     tf = import_tf()
     sigma = tf.sqrt(no / 2.0)
     noise = tf.complex(sigma * tf.random.normal(tf.shape(x)), sigma * tf.random.normal(tf.shape(x)))

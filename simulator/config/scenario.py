@@ -19,7 +19,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from pydantic import (
     BaseModel,
@@ -144,6 +143,8 @@ class Scenario(_Strict):
         if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
             raise ValueError(f"must be cpu, cuda or cuda:N (got {value!r})")
         if value.startswith("cuda"):
+            import torch
+
             index = int(value.partition(":")[2] or 0)
             if not torch.cuda.is_available() or index >= torch.cuda.device_count():
                 raise ValueError(f"device {value!r} is not available here (torch sees no such CUDA device); use cpu")
@@ -170,7 +171,7 @@ class Scenario(_Strict):
         if self.compare_to is not None and self.compare_to not in names:
             raise FieldError(("compare_to",), f"unknown link {self.compare_to!r}; valid: {', '.join(names)}")
         if self.metrics:
-            offered = {m for spec in self.links for m in spec.cls.metrics}
+            offered = {m for spec in self.links for m in spec.declared.metrics}
             for i, metric in enumerate(self.metrics):
                 if metric not in offered:
                     raise FieldError(
@@ -208,7 +209,7 @@ class Scenario(_Strict):
 
     def link_metrics(self, spec: LinkSpec) -> tuple[str, ...]:
         """Metrics reported for one link: the link's own, filtered by ``metrics`` when given."""
-        return tuple(m for m in spec.cls.metrics if self.metrics is None or m in self.metrics)
+        return tuple(m for m in spec.declared.metrics if self.metrics is None or m in self.metrics)
 
     def output_dir(self, override: str | Path | None = None) -> Path:
         """Where results go: ``override``, else ``output``, else ``results/<name>`` (relative to the cwd)."""

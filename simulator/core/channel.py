@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from simulator.core.params import Params
 from simulator.core.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where it is used: validating a scenario (semsim validate, list) resolves channel types without
+# loading it
 
 
 class ChannelOutput:
@@ -84,6 +88,8 @@ class ChannelOutput:
 
         Details still pending in any chunk stay pending: they are computed and joined on first use.
         """
+        import torch
+
         if not outputs:
             raise ValueError("concat needs at least one channel output")
         if len(outputs) == 1:
@@ -108,6 +114,8 @@ def _slice_details(output: ChannelOutput, start: int, stop: int):
 
 def _concat_details(parts: list[tuple[torch.Tensor | None, dict[str, torch.Tensor]]]):
     """``(raw, state)`` of consecutive chunks joined along the batch."""
+    import torch
+
     raws = [raw for raw, _ in parts]
     raw = None if any(r is None for r in raws) else torch.cat(raws)
     states = [state for _, state in parts]
@@ -133,6 +141,8 @@ class Channel(ABC):
 
     def __call__(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
         """Send ``x`` ``[batch, n]`` complex64 at per-example ``snr_db`` ``[batch]``."""
+        import torch
+
         if x.dim() != 2 or not x.is_complex():
             raise ValueError(f"channel input must be complex [batch, n], got {tuple(x.shape)} {x.dtype}")
         snr_db = torch.as_tensor(snr_db, dtype=torch.float32, device=x.device)

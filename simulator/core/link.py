@@ -26,9 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from simulator.core.channel import ChannelOutput
 from simulator.core.errors import UserError
@@ -36,7 +34,10 @@ from simulator.core.metrics import Mean, Tally
 from simulator.core.params import Params
 from simulator.core.registry import Registry
 
-TensorDict = dict[str, torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+TensorDict: TypeAlias = "dict[str, torch.Tensor]"
 
 
 @dataclass

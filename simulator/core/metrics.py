@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
-
-import torch
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from simulator.core.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 IntervalMethod = Literal["wilson", "clopper-pearson"]
 
@@ -121,6 +122,8 @@ class Tally:
 
     def totals(self) -> tuple[int, int]:
         """``(sum of counts, sum of trials)`` over the batch."""
+        import torch
+
         count = round(float(self.count.double().sum()))
         if isinstance(self.trials, torch.Tensor):
             return count, int(self.trials.sum().item())
@@ -174,7 +177,7 @@ def psnr_db(estimate: torch.Tensor, reference: torch.Tensor, peak: float = 1.0) 
     """PSNR of each example in dB, ``10 log10(peak^2 / MSE)`` from its own MSE, ``[B, ...] -> [B]``; a perfect
     example (MSE 0) is capped at 100 dB so that means stay finite."""
     mse = mse_per_example(estimate, reference).clamp_min(peak * peak * 1e-10)
-    return 10 * torch.log10(peak * peak / mse)
+    return 10 * (peak * peak / mse).log10()
 
 
 def ssim_per_example(estimate: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -193,7 +196,9 @@ def ssim_per_example(estimate: torch.Tensor, reference: torch.Tensor, data_range
 
 def cosine_per_example(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of each example's flattened estimate and reference, ``[B, ...] -> [B]``."""
-    return torch.nn.functional.cosine_similarity(estimate.flatten(1), reference.flatten(1), dim=1)
+    from torch.nn.functional import cosine_similarity
+
+    return cosine_similarity(estimate.flatten(1), reference.flatten(1), dim=1)
 
 
 def proportion_interval(

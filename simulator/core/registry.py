@@ -1,4 +1,4 @@
-"""Name -> class registries for links, channels, data sources and metrics.
+"""Name -> class registries for links, channels, data sources, metrics and executors.
 
 A YAML ``type`` resolves, in this order, to
 
@@ -6,6 +6,12 @@ A YAML ``type`` resolves, in this order, to
 2. an installed entry point in the registry's group (``semsim.links``, ``semsim.channels``, ...), which is how
    semsim's own links and third-party packages plug in without the engine importing them,
 3. a ``module:Class`` path, for a user's link in their own module.
+
+An entry point names either the component class itself or a light *declaration* of it: a class with the type's
+``Params``, ``description`` (and, for links, ``metrics``) and ``implementation = "module:Class"``, which the
+implementation subclasses. Validating and listing a declared type (``semsim validate``, ``semsim list``) reads
+the declaration only (:meth:`Registry.declared`); the implementation, with torch and the models behind it, is
+imported when the component is built (:meth:`Registry.resolve`). semsim's own links are declared this way.
 
 Example::
 
@@ -44,6 +50,7 @@ class Registry:
         self.entry_point_group = entry_point_group
         self.base = base
         self._classes: dict[str, type] = {}
+        self._declarations: dict[str, type] = {}
 
     def register(self, name: str) -> Callable[[type], type]:
         """Class decorator registering ``cls`` under ``name``; sets ``cls.type_name``."""
@@ -73,8 +80,16 @@ class Registry:
             raise UserError(f"{where} is abstract: it does not implement {missing}")
         return cls
 
-    def resolve(self, name: str) -> type:
-        """Class for ``name``; raises :class:`UserError` listing the valid names when there is none."""
+    def _is_declaration(self, cls: Any) -> bool:
+        return (isinstance(cls, type) and isinstance(getattr(cls, "implementation", None), str)
+                and not (self.base is not None and issubclass(cls, self.base)))
+
+    def declared(self, name: str) -> type:
+        """The class that declares type ``name``: its ``Params`` and ``description`` (links: ``metrics``) without
+        importing a declared type's implementation; for other types the component class itself. Raises
+        :class:`UserError` listing the valid names when there is none."""
+        if name in self._declarations:
+            return self._declarations[name]
         if name in self._classes:
             return self._classes[name]
         entry_points = self._entry_points()
@@ -84,6 +99,10 @@ class Registry:
             except Exception as err:
                 raise UserError(f"entry point {name!r} ({self.entry_point_group}) failed to load: "
                                 f"{type(err).__name__}: {' '.join(str(err).split())}") from None
+            if self._is_declaration(loaded):
+                loaded.type_name = name
+                self._declarations[name] = loaded
+                return loaded
             cls = self._check(loaded, f"entry point {name!r}")
             cls.type_name = getattr(cls, "type_name", None) or name
             self._classes.setdefault(name, cls)
@@ -92,6 +111,22 @@ class Registry:
             return self._check(_import_path(name, self.kind), f"{name!r}")
         valid = ", ".join(self.names())
         raise UserError(f"unknown {self.kind} type {name!r}; valid: {valid}, or a module:Class path")
+
+    def resolve(self, name: str) -> type:
+        """The component class for ``name`` (a declared type's implementation, imported now); raises
+        :class:`UserError` listing the valid names when there is none."""
+        declared = self.declared(name)
+        if name not in self._declarations:
+            return declared
+        if name not in self._classes:
+            where = f"{self.kind} type {name!r}"
+            cls = self._check(import_attribute(declared.implementation, where), f"{where}'s implementation")
+            if not issubclass(cls, declared):
+                raise UserError(f"{where}: {declared.implementation} does not subclass its declaration "
+                                f"{declared.__module__}.{declared.__qualname__}")
+            cls.type_name = name
+            self._classes[name] = cls
+        return self._classes[name]
 
     def find(self, name: str) -> type | None:
         """The class ``name`` resolves to, or ``None`` when it resolves to nothing (no error)."""
@@ -102,10 +137,18 @@ class Registry:
 
     def load_all(self) -> dict[str, type]:
         """Every resolvable registered class by name (entry points that fail to import are skipped)."""
+        return self._every(self.resolve)
+
+    def declare_all(self) -> dict[str, type]:
+        """Every type's declaring class by name (:meth:`declared`; what ``semsim list`` shows), without importing
+        declared types' implementations; entry points that fail to import are skipped."""
+        return self._every(self.declared)
+
+    def _every(self, lookup: Callable[[str], type]) -> dict[str, type]:
         found = {}
         for name in self.names():
             try:
-                found[name] = self.resolve(name)
+                found[name] = lookup(name)
             except (UserError, ImportError):
                 continue
         return found

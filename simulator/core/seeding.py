@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(seed: int, *keys: object) -> int:
@@ -58,6 +60,8 @@ def engine_generator(device: str | torch.device = "cpu") -> torch.Generator:
 
 
 def _sionna_device(device: str | torch.device) -> str:
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda:{device.index if device.index is not None else torch.cuda.current_device()}"

@@ -9,12 +9,16 @@ A link that carries ``bits_per_use`` information bits per complex channel use ha
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def noise_variance(snr_db: torch.Tensor) -> torch.Tensor:
     """Noise variance per complex dimension ``10**(-snr_db/10)``; same shape as ``snr_db``, float32."""
+    import torch
+
     return torch.pow(10.0, -snr_db.to(torch.float32) / 10.0)
 
 

@@ -36,29 +36,35 @@ class ComponentSpec(BaseModel):
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$", max_length=64)
     label: str | None = Field(default=None, min_length=1, max_length=80, description="display name in tables and "
                               "plots (any text); results.csv and point ids keep the name")
-    _cls: type = PrivateAttr()
+    _declared: type = PrivateAttr()
     _params: Params = PrivateAttr()
 
     @model_validator(mode="after")
     def _resolve(self):
         try:
-            cls = self.registry.resolve(self.type)
+            declared = self.registry.declared(self.type)
         except UserError as err:
             raise FieldError(("type",), str(err)) from None
-        self._cls = cls
+        self._declared = declared
         try:
-            self._params = validate_nested(cls.Params, dict(self.model_extra or {}))
+            self._params = validate_nested(declared.Params, dict(self.model_extra or {}))
         except FieldError as err:
             if err.message.startswith("unknown field") and len(err.where) == 1:
-                allowed = ", ".join([*self.own_fields, *sorted(cls.Params.model_fields)])
+                allowed = ", ".join([*self.own_fields, *sorted(declared.Params.model_fields)])
                 raise FieldError(err.where, f"unknown field; allowed: {allowed}") from None
             raise
         return self
 
     @property
+    def declared(self) -> type:
+        """The class declaring the type: its ``Params``, ``description`` and, for links, ``metrics`` (for a type
+        declared apart from its implementation, without importing the implementation)."""
+        return self._declared
+
+    @property
     def cls(self) -> type:
-        """The resolved class."""
-        return self._cls
+        """The component class (a declared type's implementation is imported on first use)."""
+        return self.registry.resolve(self.type)
 
     @property
     def params(self) -> Params:
@@ -69,7 +75,7 @@ class ComponentSpec(BaseModel):
     def key(self) -> str:
         """The name in results (``results.csv``'s ``link`` or ``channel`` column, point ids, ``compare_to``):
         ``name``, or the type's registered name."""
-        return self.name or getattr(self._cls, "type_name", None) or self.type
+        return self.name or getattr(self._declared, "type_name", None) or self.type
 
     @property
     def display(self) -> str:
@@ -86,7 +92,7 @@ class LinkSpec(ComponentSpec):
 
     @model_validator(mode="after")
     def _metrics_known(self):
-        declared = getattr(self.cls, "metrics", ())
+        declared = getattr(self.declared, "metrics", ())
         unknown = [m for m in declared if METRICS.find(m) is None]
         if unknown:
             raise FieldError(("type",), f"link type {self.type} declares unknown metric {unknown[0]!r}; registered "
@@ -115,7 +121,7 @@ class ExecutorSpec(ComponentSpec):
     def _unnamed(self):
         for field in ("name", "label"):
             if getattr(self, field) is not None:
-                allowed = ", ".join([*self.own_fields, *sorted(self.cls.Params.model_fields)])
+                allowed = ", ".join([*self.own_fields, *sorted(self.declared.Params.model_fields)])
                 raise FieldError((field,), f"unknown field; allowed: {allowed}")
         return self
 

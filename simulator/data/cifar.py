@@ -24,7 +24,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from numpy._core.multiarray import _reconstruct
 from numpy._core.numeric import _frombuffer
 from pydantic import Field
@@ -132,6 +131,8 @@ def _read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarra
 
 
 def _to_split(data: np.ndarray, labels: np.ndarray) -> Split:
+    import torch  # here, not at import: resolving the type (semsim validate) does not load torch
+
     images = torch.from_numpy(np.ascontiguousarray(data).reshape(-1, *IMAGE_SHAPE)).to(torch.float32).div_(255.0)
     return Split(images, torch.from_numpy(labels))
 

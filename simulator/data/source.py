@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from simulator.core.params import Params
 from simulator.core.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where tensors are made, so that resolving a data source type (semsim validate) does not load it
 
 
 @dataclass
@@ -55,6 +59,8 @@ class DataSource(ABC):
     def test_batch(self, batch_index: int, batch_size: int) -> dict[str, torch.Tensor]:
         """Images and labels of Monte-Carlo batch ``batch_index``: consecutive slices of a fixed permutation of
         the test split, wrapping around (later passes see the images again, under new channel noise)."""
+        import torch
+
         test = self.split("test")
         order = np.random.default_rng(self.seed).permutation(len(test))
         index = order[(batch_index * batch_size + np.arange(batch_size)) % len(test)]
@@ -91,6 +97,7 @@ class DigitsSource(DataSource):
         return self._splits[name]
 
     def _load(self) -> dict[str, Split]:
+        import torch
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
