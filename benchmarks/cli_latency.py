@@ -4,8 +4,8 @@ What is measured
     Wall time and peak resident memory of each command as a fresh process (``python -m simulator.cli ...``), best
     of ``--repeats`` runs, against two references measured in the same run, interleaved:
 
-    * ``python -c "import torch"``: the floor any command that resolves a link type pays (link classes are torch
-      modules);
+    * ``python -c "import torch"``: what every command paid while resolving a link type imported its torch
+      module (before link types were declared apart from their implementation, ``links/declarations.py``);
     * ``python -c "import sionna.phy"``: what the commands paid before Sionna was imported lazily.
 
     ``report`` rebuilds the tables and plots of a small results directory made first (one uncoded link, two SNR

@@ -40,6 +40,23 @@ def test_save_and_load_round_trip_with_sidecar(tmp_path):
     assert art.weights_path.read_bytes()[:8] != b"\x80\x02\x80\x03"[:8]  # not a pickle
 
 
+def test_a_weightless_result_keeps_its_fingerprint_when_only_its_timings_change(tmp_path):
+    """A search result retrained to the same genotype (its epochs timed differently) has the same fingerprint, so
+    the points evaluated with it keep their ids; another genotype, or another history, does not."""
+    history = [{"epoch": 1, "val_kd": 0.8, "seconds": 3.6}, {"epoch": 2, "val_kd": 0.7, "seconds": 3.4}]
+    fingerprints = []
+    for root, genotype, seconds, val_kd in [("a", [1, 2], (3.6, 3.4), 0.7), ("b", [1, 2], (4.1, 4.8), 0.7),
+                                            ("c", [2, 1], (3.6, 3.4), 0.7), ("d", [1, 2], (3.6, 3.4), 0.6)]:
+        art = artifact("search", {"x": 1}, root=tmp_path / root)
+        steps = [{**step, "seconds": s} for step, s in zip(history, seconds, strict=True)]
+        steps[-1]["val_kd"] = val_kd
+        art.save(None, {"genotype": genotype, "history": steps})
+        fingerprints.append(art.fingerprint())
+    same_result, other_timing, other_genotype, other_history = fingerprints
+    assert same_result == other_timing
+    assert len({same_result, other_genotype, other_history}) == 3
+
+
 def test_bad_checkpoints_are_one_line_user_errors(tmp_path):
     art = artifact("demo", {}, root=tmp_path)
     art.save(small_net(), {})

@@ -63,6 +63,15 @@ def file_fingerprint(*paths: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _without_timings(value: Any) -> Any:
+    """``value`` (JSON data) with every entry named ``seconds`` removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def artifacts_fingerprint(*artifacts: Artifact) -> str:
     """Fingerprint of trained artifacts: their kinds, keys and the contents of their weights (or, for an artifact
     without weights such as a search result, of its metrics). Changes when any of them is retrained."""
@@ -110,10 +119,12 @@ class Artifact:
         return self.weights_path.is_file() or not self.meta().get("has_weights", True)
 
     def fingerprint(self) -> str:
-        """16 hex digits of the weights file's contents (of ``meta.json``'s metrics without weights)."""
+        """16 hex digits of the weights file's contents; without weights, of ``meta.json``'s metrics less their
+        wall-clock times (entries named ``seconds``), which change from run to run while the result (a searched
+        genotype, say) does not: retraining the same result keeps the fingerprint, and so the point ids."""
         if self.weights_path.is_file():
             return file_fingerprint(self.weights_path)
-        metrics = json.dumps(self.meta().get("metrics", {}), sort_keys=True, default=str)
+        metrics = json.dumps(_without_timings(self.meta().get("metrics", {})), sort_keys=True, default=str)
         return hashlib.sha256(metrics.encode()).hexdigest()[:16]
 
     def meta(self) -> dict[str, Any]:
