@@ -23,8 +23,6 @@ class DigitalLink(DigitalDeclaration, BitsLink):
     Metrics: ``ber`` over information bits and ``bler`` over blocks (codewords).
     """
 
-
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         p = self.params

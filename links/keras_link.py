@@ -112,8 +112,6 @@ def keras_macs(model) -> int | None:
 class KerasLink(KerasDeclaration, ImageLink):
     """Keras encoder and decoder (.keras files or module:factory) as an image-classification link, via DLPack."""
 
-
-
     def __init__(self, params=None, context=None):
         if params is None:
             raise UserError(f"link keras: the fields `encoder` and `decoder` are required ({KERAS_MODEL_ALLOWED})")

@@ -315,8 +315,6 @@ class DeepJSCCLink(DeepJSCCDeclaration, ImageLink):
     symbols. Channel uses per image: ``symbols``. Metric: top-1 ``accuracy``. See the module docstring.
     """
 
-
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         self.models = prepare(self.params, self.data, self.data.key_config(), self.device)

@@ -114,8 +114,6 @@ class DigitalFeaturesLink(DigitalFeaturesDeclaration, ImageLink, BitsLink):
     the bits an image is sent as, so that ``score`` can count their errors. Channel uses per example: ``symbols``.
     """
 
-
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         p = self.params

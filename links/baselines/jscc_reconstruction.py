@@ -63,8 +63,6 @@ class DeepJSCCReconstructionLink(DeepJSCCReconstructionDeclaration, ImageLink):
     image: ``symbols``. See the module docstring.
     """
 
-
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         p, data, device = self.params, self.data, self.device

@@ -30,8 +30,6 @@ class KDAnalogLink(KDAnalogDeclaration, ImageLink):
     as they are (no use of ``no_eff``). Metric: ``accuracy``. Channel uses per example: ``symbols``.
     """
 
-
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         self.features = f = prepare_features(self.params, self.data, self.data.key_config(), self.device)

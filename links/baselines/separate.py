@@ -35,8 +35,7 @@ from simulator.core.errors import UserError
 from simulator.core.link import TensorDict
 from simulator.core.metrics import Tally
 
-#: 5G NR LDPC limits (TS 38.212 5.3.2 and Sionna's LDPC5GEncoder): information bits per codeword, codeword
-#: bits after rate matching, and the code rates it supports
+#: parity bits of each 5G CRC (TS 38.212 5.1)
 CRC_BITS = {"CRC24A": 24, "CRC16": 16, "CRC11": 11, "CRC6": 6}
 #: the scrambling sequence is fixed, like a cell's scrambling identity: it is part of the link, not of the scenario
 SCRAMBLER_SEED = 0x5E9A
@@ -57,8 +56,6 @@ class SeparateLink(SeparateDeclaration, ImageLink, BitsLink):
     the image. Metrics: ``accuracy`` (lost images count per ``on_failure``), ``ber`` over the ``info_bits``
     = ``codewords * k`` LDPC information bits (CRC and padding included) and ``bler`` over codewords.
     """
-
-
 
     def __init__(self, params=None, context=None):
         super().__init__(params, context)

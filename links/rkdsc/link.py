@@ -30,7 +30,6 @@ class RKDSCLink(RKDSCDeclaration, ImageLink):
 
     snr_adaptive = True  # the CAT encoder is conditioned on the SNR
 
-
     def __init__(self, params=None, context=None):
         super().__init__(params, context)
         if self.params.symbols > self.params.cat.max_symbols:

@@ -135,7 +135,8 @@ def propagate(layout: GridLayout, sample_cir: Callable, normalize: bool, perfect
     on to is ``x`` and its results, whatever the channel's size.
     """
     start_state = generator.get_state()
-    received = _receive(layout, _draw(layout, sample_cir, x, generator), normalize, perfect_csi, x, no)
+    draws = _draw(layout, sample_cir, x, generator)
+    received = _receive(layout, draws, _grid_response(layout, draws, normalize), perfect_csi, x, no)
 
     def details():
         state_now = generator.get_state()
@@ -144,7 +145,8 @@ def propagate(layout: GridLayout, sample_cir: Callable, normalize: bool, perfect
             draws = _draw(layout, sample_cir, x, generator)
         finally:
             generator.set_state(state_now)
-        return _full_grids(layout, draws, normalize, x, no, _receive(layout, draws, normalize, perfect_csi, x, no))
+        h = _grid_response(layout, draws, normalize)
+        return _full_grids(layout, draws, h, x, no, _receive(layout, draws, h, perfect_csi, x, no))
 
     return ChannelOutput(symbols=received.symbols, no_eff=received.no_eff, details=details)
 
@@ -192,16 +194,22 @@ def _draw(layout: GridLayout, sample_cir: Callable, x: torch.Tensor, generator: 
     )
 
 
-def _receive(layout: GridLayout, draws: _Draws, normalize: bool, perfect_csi: bool, x: torch.Tensor,
+def _grid_response(layout: GridLayout, draws: _Draws, normalize: bool) -> torch.Tensor:
+    """The true channel on every RE of the drawn grids, ``[batch, G, S, fft_size]`` complex64."""
+    batch, grids = draws.pilot_noise.shape[:2]
+    return frequency_response(draws.a, draws.tau, layout.frequencies, normalize).reshape(
+        batch, grids, layout.num_ofdm_symbols, layout.fft_size)
+
+
+def _receive(layout: GridLayout, draws: _Draws, h: torch.Tensor, perfect_csi: bool, x: torch.Tensor,
              no: torch.Tensor) -> _Received:
-    """Received signal, LS estimation and equalisation on the used data REs and the pilots only."""
+    """Received signal, LS estimation and equalisation on the used data REs and the pilots only; ``h`` is
+    :func:`_grid_response` of ``draws``."""
     batch, n = x.shape
     grids = draws.pilot_noise.shape[1]
     used = torch.arange(n, device=x.device)
     grid, slot = used // layout.data_per_grid, used % layout.data_per_grid
     t, f = layout.data_t[slot], layout.data_f[slot]
-    h = frequency_response(draws.a, draws.tau, layout.frequencies, normalize).reshape(
-        batch, grids, layout.num_ofdm_symbols, layout.fft_size)
     sqrt_no = no.sqrt()
     h_data = h[:, grid, t, layout.fft_index[f]]
     y_data = h_data * x + sqrt_no[:, None] * draws.data_noise
@@ -217,18 +225,16 @@ def _receive(layout: GridLayout, draws: _Draws, normalize: bool, perfect_csi: bo
             batch, 1, *at_pilots[2:]).expand(at_pilots)
         h_hat = layout.interpolate(h_ls, grid, t, f)
         err_var = layout.interpolate(err_ls, grid, t, f).real.clamp_min(0.0)
-    del h  # the full grids are rebuilt from the impulse responses if a receiver asks for them
     return _Received(symbols=y_data / h_hat, no_eff=(no[:, None] + err_var) / h_hat.abs().square(), h_ls=h_ls,
                      err_ls=err_ls, used=(grid, t, f))
 
 
-def _full_grids(layout: GridLayout, draws: _Draws, normalize: bool, x: torch.Tensor, no: torch.Tensor,
+def _full_grids(layout: GridLayout, draws: _Draws, h: torch.Tensor, x: torch.Tensor, no: torch.Tensor,
                 received: _Received):
-    """``raw`` ``[batch, G, S, fft_size]`` and ``state`` of one call, from the draws :func:`propagate` made."""
-    batch = x.shape[0]
-    grids = draws.pilot_noise.shape[1]
-    shape = (batch, grids, layout.num_ofdm_symbols, layout.fft_size)
-    h = frequency_response(draws.a, draws.tau, layout.frequencies, normalize).reshape(shape)
+    """``raw`` ``[batch, G, S, fft_size]`` and ``state`` of one call, from the draws :func:`propagate` made and
+    their channel ``h`` (:func:`_grid_response`)."""
+    batch, grids = h.shape[:2]
+    shape = tuple(h.shape)
     grid, t, f = received.used
     data_at = (slice(None), grid, t, layout.fft_index[f])
     pilots_at = (slice(None), slice(None), layout.pilot_t, layout.fft_index[layout.pilot_f])

@@ -117,10 +117,10 @@ class TFChannel(Channel):
         return int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
 
     def propagate(self, x: torch.Tensor, snr_db: torch.Tensor) -> ChannelOutput:
-        batch, n = x.shape
-        no = noise_variance(snr_db)
         from simulator.interop.bridge import call_tf, import_tf
 
+        batch, n = x.shape
+        no = noise_variance(snr_db)
         seed = self._draw_seed()
         tf = import_tf()
         path, fn = self.params.function, self.function
